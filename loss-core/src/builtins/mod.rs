@@ -1,0 +1,1 @@
+//! The built-in losses, each declared with `#[loss]`.

@@ -1,0 +1,75 @@
+//! What one `#[loss]` contributes to the registry. Generated code builds these as statics.
+
+use crate::{DynLoss, Float, Loss, LossError, Reduction};
+
+/// The value of one loss parameter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ParamValue {
+    Float(f64),
+    Bool(bool),
+}
+
+/// One parameter of a registered loss, as declared in its `#[loss]` function.
+#[derive(Debug)]
+pub struct ParamInfo {
+    pub name: &'static str,
+    pub default: ParamValue,
+    /// The parameter's doc comment, if any.
+    pub doc: &'static str,
+    /// The domain rule as written (`delta > 0.0`), or "" when there is none.
+    pub check: &'static str,
+}
+
+/// How a loss reads its inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A mean over the last axis of independent element terms.
+    Elementwise,
+    /// A formula over the whole last axis (row).
+    Row,
+    /// A row formula whose `y_true` is one class index per row.
+    Sparse,
+}
+
+/// Builds a boxed loss for one float type from parameter values in declaration order (the
+/// registry has filled in defaults and checked the types).
+pub type MakeDyn<F> = fn(&[ParamValue], Reduction) -> Result<Box<dyn DynLoss<F>>, LossError>;
+
+/// A registry entry: one per `#[loss]`, collected at link time.
+pub struct Entry {
+    /// The canonical name (`huber`).
+    pub name: &'static str,
+    /// The generated struct's name (`Huber`); lookups accept it too.
+    pub struct_name: &'static str,
+    /// Other names. An alias may carry preset parameters written as a spec,
+    /// e.g. `"BCEWithLogitsLoss(from_logits=true)"`.
+    pub aliases: &'static [&'static str],
+    pub kind: Kind,
+    pub params: &'static [ParamInfo],
+    /// The user's doc comment.
+    pub doc: &'static str,
+    /// The formula and derived gradient as text.
+    pub formula: &'static str,
+    /// Where the loss was declared (`module::path at file:line`), to name both sides of a
+    /// duplicate.
+    pub location: &'static str,
+    pub make_f32: MakeDyn<f32>,
+    pub make_f64: MakeDyn<f64>,
+}
+
+inventory::collect!(Entry);
+
+/// Generated for every `#[loss]` struct: construction from registry values.
+pub trait FromParams: Loss + Sized + 'static {
+    /// `values` are complete and in declaration order. Validates like the constructor.
+    fn from_params(values: &[ParamValue], reduction: Reduction) -> Result<Self, LossError>;
+}
+
+/// The `make_f32` / `make_f64` of a generated entry.
+pub fn make_dyn<L: FromParams, F: Float>(
+    values: &[ParamValue],
+    reduction: Reduction,
+) -> Result<Box<dyn DynLoss<F>>, LossError> {
+    let loss = L::from_params(values, reduction)?;
+    Ok(crate::dyn_loss::boxed(loss))
+}

@@ -1,0 +1,53 @@
+//! Runtime of the `losses` crate: the float trait, the [`Loss`] trait and its loops,
+//! reductions, errors, the name registry, the scalar functions of the `#[loss]` language,
+//! and the built-in losses (declared with `#[loss]` themselves).
+
+// Generated code names `::losses::...`; inside this crate that path must resolve too.
+extern crate self as losses;
+
+mod dyn_loss;
+mod entry;
+mod error;
+mod float;
+mod functions;
+mod kernel;
+mod loss;
+mod reduction;
+mod registry;
+mod spec;
+
+pub mod builtins;
+
+pub use dyn_loss::DynLoss;
+pub use entry::{Entry, FromParams, Kind, MakeDyn, ParamInfo, ParamValue};
+pub use error::LossError;
+pub use float::Float;
+pub use functions::{EPSILON, clip, log_sigmoid, sigmoid, softplus, xlogy};
+pub use kernel::{ElementKernel, Elementwise, LossKernel};
+pub use loss::Loss;
+pub use reduction::Reduction;
+pub use registry::{from_spec, get, registry, Registry, RegistryEntry};
+
+pub use builtins::*;
+pub use loss_macros::loss;
+pub use ndarray;
+
+/// `Result` with [`LossError`].
+pub type Result<T, E = LossError> = std::result::Result<T, E>;
+
+/// `use losses::prelude::*;` brings the macro, the traits and `Reduction` into scope.
+pub mod prelude {
+    pub use crate::{DynLoss, Float, Loss, Reduction, loss};
+}
+
+/// Paths used by generated code. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::entry::make_dyn;
+    pub use crate::{
+        ElementKernel, Elementwise, Entry, Float, FromParams, Kind, Loss, LossError, LossKernel,
+        ParamInfo, ParamValue, Reduction,
+    };
+    pub use inventory;
+    pub use ndarray;
+}

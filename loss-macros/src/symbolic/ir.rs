@@ -1,0 +1,247 @@
+//! The expression IR: a hash-consed DAG of scalar nodes.
+//!
+//! Nodes are `Copy` and refer to their children by [`NodeId`]; building a node that already
+//! exists returns the existing id, so common subexpressions are shared by construction. The
+//! constructors simplify (see `simplify.rs`) but never change a value on the domain.
+//!
+//! No `syn` here: the lowering stage builds graphs from user tokens, and the property tests
+//! build them from random expressions.
+
+use proc_macro2::Span;
+use std::collections::HashMap;
+
+/// Index of a node in its [`Graph`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One-argument float functions. `Sign0` is internal (the derivative of `abs`: 0 at 0).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Op1 {
+    Neg,
+    Ln,
+    Exp,
+    Sqrt,
+    Abs,
+    Signum,
+    Sign0,
+    Tanh,
+    Sinh,
+    Cosh,
+    Sin,
+    Cos,
+    Recip,
+    Ln1p,
+    ExpM1,
+    Sigmoid,
+    Softplus,
+    LogSigmoid,
+    Powi(i32),
+}
+
+/// Two-argument float functions.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Op2 {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Powf,
+    Max,
+    Min,
+    /// `x * ln(y)`, and exactly 0 where `x == 0`.
+    Xlogy,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Cmp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+/// A node. Float-valued unless noted; boolean nodes appear only as `Select` conditions and
+/// inside other boolean nodes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Node {
+    /// A finite float constant, stored as bits so nodes hash.
+    Const(u64),
+    YTrue,
+    YPred,
+    /// The i-th float parameter of the loss.
+    Param(u16),
+    /// The i-th named constant from the user's scope (`PI`, `consts::LN_2`): its value is not
+    /// known to the macro, its derivative is zero.
+    Extern(u16),
+    Unary(Op1, NodeId),
+    Binary(Op2, NodeId, NodeId),
+    /// `if cond { a } else { b }`.
+    Select(NodeId, NodeId, NodeId),
+    /// Boolean.
+    BoolConst(bool),
+    /// Boolean: the i-th bool parameter of the loss.
+    BoolParam(u16),
+    /// Boolean.
+    Compare(Cmp, NodeId, NodeId),
+    /// Boolean.
+    And(NodeId, NodeId),
+    /// Boolean.
+    Or(NodeId, NodeId),
+    /// Boolean.
+    Not(NodeId),
+}
+
+impl Node {
+    pub fn is_bool(&self) -> bool {
+        matches!(
+            self,
+            Node::BoolConst(_)
+                | Node::BoolParam(_)
+                | Node::Compare(..)
+                | Node::And(..)
+                | Node::Or(..)
+                | Node::Not(_)
+        )
+    }
+
+    /// Children in evaluation order.
+    pub fn children(&self) -> impl Iterator<Item = NodeId> {
+        let (a, b, c) = match *self {
+            Node::Unary(_, a) | Node::Not(a) => (Some(a), None, None),
+            Node::Binary(_, a, b)
+            | Node::Compare(_, a, b)
+            | Node::And(a, b)
+            | Node::Or(a, b) => (Some(a), Some(b), None),
+            Node::Select(c, a, b) => (Some(c), Some(a), Some(b)),
+            _ => (None, None, None),
+        };
+        a.into_iter().chain(b).chain(c)
+    }
+}
+
+/// The DAG. Nodes are only ever appended, so a child always has a smaller id than its parent
+/// and the id order is a topological order.
+#[derive(Default)]
+pub struct Graph {
+    nodes: Vec<Node>,
+    spans: Vec<Span>,
+    /// Whether the node's value depends on `y_pred` (its derivative may be non-zero).
+    on_pred: Vec<bool>,
+    lookup: HashMap<Node, NodeId>,
+    /// Memoized first derivatives with respect to `y_pred` (see `diff.rs`).
+    pub(crate) derivative_of: HashMap<NodeId, NodeId>,
+}
+
+impl Graph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn node(&self, id: NodeId) -> Node {
+        self.nodes[id.index()]
+    }
+
+    pub fn span(&self, id: NodeId) -> Span {
+        self.spans[id.index()]
+    }
+
+    pub fn depends_on_pred(&self, id: NodeId) -> bool {
+        self.on_pred[id.index()]
+    }
+
+    pub fn is_bool(&self, id: NodeId) -> bool {
+        self.node(id).is_bool()
+    }
+
+    /// The value of a `Const` node.
+    pub fn const_value(&self, id: NodeId) -> Option<f64> {
+        match self.node(id) {
+            Node::Const(bits) => Some(f64::from_bits(bits)),
+            _ => None,
+        }
+    }
+
+    /// Interns `node` without simplifying it (the simplifying constructors live in
+    /// `simplify.rs` and end here).
+    pub fn intern(&mut self, node: Node, span: Span) -> NodeId {
+        if let Some(&id) = self.lookup.get(&node) {
+            return id;
+        }
+        let on_pred = match node {
+            Node::YPred => true,
+            _ => node.children().any(|c| self.on_pred[c.index()]),
+        };
+        let id = NodeId(self.nodes.len() as u32);
+        self.nodes.push(node);
+        self.spans.push(span);
+        self.on_pred.push(on_pred);
+        self.lookup.insert(node, id);
+        id
+    }
+
+    pub fn y_true(&mut self, span: Span) -> NodeId {
+        self.intern(Node::YTrue, span)
+    }
+
+    pub fn y_pred(&mut self, span: Span) -> NodeId {
+        self.intern(Node::YPred, span)
+    }
+
+    pub fn param(&mut self, index: u16, span: Span) -> NodeId {
+        self.intern(Node::Param(index), span)
+    }
+
+    pub fn bool_param(&mut self, index: u16, span: Span) -> NodeId {
+        self.intern(Node::BoolParam(index), span)
+    }
+
+    pub fn external(&mut self, index: u16, span: Span) -> NodeId {
+        self.intern(Node::Extern(index), span)
+    }
+
+    pub fn bool_const(&mut self, value: bool, span: Span) -> NodeId {
+        self.intern(Node::BoolConst(value), span)
+    }
+
+    /// A float constant. Non-finite values are not representable as Rust literals, so the
+    /// caller must not ask for one (the simplifier refuses to fold to them).
+    pub fn constant(&mut self, value: f64, span: Span) -> NodeId {
+        debug_assert!(value.is_finite());
+        // One zero: -0.0 and 0.0 compare equal everywhere a loss formula can observe them
+        // except through signum and division, which the folding rules do not rely on.
+        let value = if value == 0.0 { 0.0 } else { value };
+        self.intern(Node::Const(value.to_bits()), span)
+    }
+
+    /// Ids of all nodes reachable from `roots`, in topological (increasing id) order.
+    pub fn reachable(&self, roots: &[NodeId]) -> Vec<NodeId> {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack: Vec<NodeId> = roots.to_vec();
+        while let Some(id) = stack.pop() {
+            if std::mem::replace(&mut seen[id.index()], true) {
+                continue;
+            }
+            stack.extend(self.node(id).children());
+        }
+        (0..self.nodes.len() as u32)
+            .map(NodeId)
+            .filter(|id| seen[id.index()])
+            .collect()
+    }
+}
