@@ -1,0 +1,265 @@
+//! Derivatives with respect to `y_pred`, symbolically, by one rule table.
+//!
+//! # Convention at non-differentiable points
+//!
+//! A loss may use functions with kinks. Where the derivative is not defined, the generated
+//! gradient takes the following values (chosen to agree with JAX and Keras where they agree):
+//!
+//! - `abs'(0) = 0` (written `sign0(x)`: the sign of `x`, and 0 at 0).
+//! - `signum` is piecewise constant: its derivative is 0 everywhere, also at 0.
+//! - `max(a, b)` and `min(a, b)` follow the argument that is strictly larger (smaller). At a
+//!   tie they take the minimum-norm subgradient: of the two one-sided derivatives `a'` and
+//!   `b'`, 0 if they differ in sign, else the one closer to 0. So `max(x, 0)` has derivative
+//!   0 at `x = 0`, and `max(x, 2 * x)` has derivative 1 there.
+//! - `clamp(x, lo, hi)` and `clip(x, lo, hi)` pass the gradient of `x` at the bounds
+//!   (inclusive): the derivative is `x'` for `lo <= x <= hi`, and that of the bound outside.
+//! - `if c { a } else { b }` has the derivative of the branch the condition picks, also where
+//!   the condition is on the boundary (conditions are piecewise constant: never
+//!   differentiated).
+//! - `powf(x, y)`: where the exponent is exactly 0 the slope in `x` is 0 (the value is the
+//!   constant 1), so `powf(x, 0)` has derivative 0 even at `x = 0`. Where the value is 0, the
+//!   slope in the exponent, `powf(x, y) * ln(x)`, is 0 (it is computed as
+//!   `xlogy(powf(x, y), x)`).
+//! - `xlogy(x, y)` (`x * ln(y)`, and 0 where `x == 0`): the slope in `y` is `x / y`, and 0
+//!   where `x == 0`; the slope in `x` is `ln(y)` everywhere, as in JAX (for `y > 0` the
+//!   function is `x * ln(y)` on a whole neighbourhood of `x = 0`).
+//! - A term whose factor is structurally zero is dropped rather than multiplied out: in
+//!   `y_true * ln(p)` the derivative of `y_true` is 0, so no `0 * ln(p)` is built and the
+//!   gradient stays finite where `ln(p)` is `-inf` and `y_true = 0`.
+//!
+//! The derivative graph uses only operations of the table, so the second derivative is the
+//! derivative of the first.
+
+use super::ir::{Cmp, Graph, Node, NodeId, Op1, Op2};
+use proc_macro2::Span;
+use std::collections::HashSet;
+
+impl Graph {
+    /// `d id / d y_pred`, memoized. Nodes that do not depend on `y_pred` have derivative 0.
+    pub fn derivative(&mut self, id: NodeId) -> NodeId {
+        debug_assert!(!self.is_bool(id), "booleans are not differentiated");
+        // Collect the nodes whose derivative is still missing, then differentiate them in id
+        // order: children before parents, with no recursion.
+        let mut todo = Vec::new();
+        let mut seen = HashSet::new();
+        let mut stack = vec![id];
+        while let Some(n) = stack.pop() {
+            if !self.depends_on_pred(n) || self.derivative_of.contains_key(&n) || !seen.insert(n)
+            {
+                continue;
+            }
+            todo.push(n);
+            match self.node(n) {
+                // The condition is piecewise constant: only the branches are differentiated.
+                Node::Select(_, a, b) => stack.extend([a, b]),
+                node => stack.extend(node.children()),
+            }
+        }
+        todo.sort_unstable();
+        for n in todo {
+            let d = self.rule(n);
+            self.derivative_of.insert(n, d);
+        }
+        self.known_derivative(id)
+    }
+
+    fn known_derivative(&mut self, id: NodeId) -> NodeId {
+        match self.derivative_of.get(&id) {
+            Some(&d) => d,
+            None => self.constant(0.0, self.span(id)),
+        }
+    }
+
+    fn is_zero(&self, id: NodeId) -> bool {
+        self.is_const(id, 0.0)
+    }
+
+    /// `factor * d`, or a structural 0 when either is the constant 0 (never `0 * inf`).
+    fn chain(&mut self, factor: NodeId, d: NodeId, s: Span) -> NodeId {
+        if self.is_zero(factor) || self.is_zero(d) {
+            return self.constant(0.0, s);
+        }
+        self.mul(factor, d, s)
+    }
+
+    /// The minimum-norm element of the interval between `u` and `v`.
+    fn min_norm(&mut self, u: NodeId, v: NodeId, s: Span) -> NodeId {
+        let zero = self.constant(0.0, s);
+        if self.is_zero(u) || self.is_zero(v) {
+            return zero;
+        }
+        if u == v {
+            return u;
+        }
+        let uv = self.mul(u, v, s);
+        let straddles = self.compare(Cmp::Le, uv, zero, s);
+        let (au, av) = (self.unary(Op1::Abs, u, s), self.unary(Op1::Abs, v, s));
+        let u_smaller = self.compare(Cmp::Le, au, av, s);
+        let smaller = self.select(u_smaller, u, v, s);
+        self.select(straddles, zero, smaller, s)
+    }
+
+    /// The derivative of one node whose children's derivatives are known.
+    fn rule(&mut self, id: NodeId) -> NodeId {
+        let s = self.span(id);
+        let c = |g: &mut Self, v: f64| g.constant(v, s);
+        match self.node(id) {
+            Node::YPred => c(self, 1.0),
+            Node::Unary(op, x) => {
+                let dx = self.known_derivative(x);
+                if self.is_zero(dx) {
+                    return dx;
+                }
+                let factor = match op {
+                    Op1::Neg => return self.neg(dx, s),
+                    Op1::Ln => return self.div(dx, x, s),
+                    Op1::Ln1p => {
+                        let one = c(self, 1.0);
+                        let u = self.add(one, x, s);
+                        return self.div(dx, u, s);
+                    }
+                    Op1::Sqrt => {
+                        let half = c(self, 0.5);
+                        let h = self.mul(dx, half, s);
+                        return self.div(h, id, s);
+                    }
+                    Op1::Signum | Op1::Sign0 => return c(self, 0.0),
+                    Op1::Exp => id,
+                    Op1::ExpM1 => {
+                        let one = c(self, 1.0);
+                        self.add(id, one, s)
+                    }
+                    Op1::Abs => self.unary(Op1::Sign0, x, s),
+                    Op1::Tanh => {
+                        let one = c(self, 1.0);
+                        let t2 = self.unary(Op1::Powi(2), id, s);
+                        self.sub(one, t2, s)
+                    }
+                    Op1::Sinh => self.unary(Op1::Cosh, x, s),
+                    Op1::Cosh => self.unary(Op1::Sinh, x, s),
+                    Op1::Sin => self.unary(Op1::Cos, x, s),
+                    Op1::Cos => {
+                        let sin = self.unary(Op1::Sin, x, s);
+                        self.neg(sin, s)
+                    }
+                    Op1::Recip => {
+                        let r2 = self.unary(Op1::Powi(2), id, s);
+                        self.neg(r2, s)
+                    }
+                    Op1::Sigmoid => {
+                        let one = c(self, 1.0);
+                        let rest = self.sub(one, id, s);
+                        self.mul(id, rest, s)
+                    }
+                    Op1::Softplus => self.unary(Op1::Sigmoid, x, s),
+                    Op1::LogSigmoid => {
+                        let minus_x = self.neg(x, s);
+                        self.unary(Op1::Sigmoid, minus_x, s)
+                    }
+                    Op1::Powi(n) => match n.checked_sub(1) {
+                        Some(m) => {
+                            let k = c(self, f64::from(n));
+                            let p = self.unary(Op1::Powi(m), x, s);
+                            self.mul(k, p, s)
+                        }
+                        // n = i32::MIN: n * x^n / x.
+                        None => {
+                            let k = c(self, f64::from(n));
+                            let p = self.mul(k, id, s);
+                            self.div(p, x, s)
+                        }
+                    },
+                };
+                self.chain(factor, dx, s)
+            }
+            Node::Binary(op, a, b) => {
+                let (da, db) = (self.known_derivative(a), self.known_derivative(b));
+                self.binary_rule(op, id, (a, da), (b, db), s)
+            }
+            Node::Select(cond, a, b) => {
+                let (da, db) = (self.known_derivative(a), self.known_derivative(b));
+                self.select(cond, da, db, s)
+            }
+            // Leaves other than y_pred, and booleans.
+            _ => c(self, 0.0),
+        }
+    }
+
+    /// `f = op(a, b)` is the node `id`; `da`, `db` the derivatives of its operands.
+    fn binary_rule(
+        &mut self,
+        op: Op2,
+        id: NodeId,
+        (a, da): (NodeId, NodeId),
+        (b, db): (NodeId, NodeId),
+        s: Span,
+    ) -> NodeId {
+        let zero = self.constant(0.0, s);
+        if self.is_zero(da) && self.is_zero(db) {
+            return zero;
+        }
+        match op {
+            Op2::Add => self.add(da, db, s),
+            Op2::Sub => self.sub(da, db, s),
+            Op2::Mul => {
+                let (ta, tb) = (self.chain(b, da, s), self.chain(a, db, s));
+                self.add(ta, tb, s)
+            }
+            // (a' - q b') / b with q = a / b the node itself.
+            Op2::Div => {
+                let qdb = self.chain(id, db, s);
+                let num = self.sub(da, qdb, s);
+                self.div(num, b, s)
+            }
+            Op2::Powf => {
+                let ta = if self.is_zero(da) {
+                    zero
+                } else {
+                    let one = self.constant(1.0, s);
+                    let b1 = self.sub(b, one, s);
+                    let p = self.binary(Op2::Powf, a, b1, s);
+                    let slope = self.mul(b, p, s);
+                    let b_zero = self.compare(Cmp::Eq, b, zero, s);
+                    let slope = self.select(b_zero, zero, slope, s);
+                    self.chain(slope, da, s)
+                };
+                let tb = if self.is_zero(db) {
+                    zero
+                } else {
+                    let slope = self.binary(Op2::Xlogy, id, a, s);
+                    self.chain(slope, db, s)
+                };
+                self.add(ta, tb, s)
+            }
+            Op2::Max | Op2::Min => {
+                let (first, second) = if op == Op2::Max {
+                    (Cmp::Gt, Cmp::Lt)
+                } else {
+                    (Cmp::Lt, Cmp::Gt)
+                };
+                let tie = self.min_norm(da, db, s);
+                let picks_b = self.compare(second, a, b, s);
+                let rest = self.select(picks_b, db, tie, s);
+                let picks_a = self.compare(first, a, b, s);
+                self.select(picks_a, da, rest, s)
+            }
+            Op2::Xlogy => {
+                let ta = if self.is_zero(da) {
+                    zero
+                } else {
+                    let ln_b = self.unary(Op1::Ln, b, s);
+                    self.chain(ln_b, da, s)
+                };
+                let tb = if self.is_zero(db) {
+                    zero
+                } else {
+                    let ratio = self.div(a, b, s);
+                    let a_zero = self.compare(Cmp::Eq, a, zero, s);
+                    let slope = self.select(a_zero, zero, ratio, s);
+                    self.chain(slope, db, s)
+                };
+                self.add(ta, tb, s)
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Simplifying, hash-consing constructors: the only way nodes other than leaves are built.
+//!
+//! Every rewrite here holds for every input value, infinities and NaN included, so a
+//! simplified formula computes what the user wrote. That rules out `x * 0 -> 0` (`inf * 0` is
+//! NaN), `x - x -> 0`, `ln(exp(x)) -> x` (overflows differently) and `sqrt(x * x) -> x`.
+//! The one liberty taken is the sign of a zero result: `x + 0 -> x` returns `-0.0` where IEEE
+//! returns `+0.0`, and `0 - x -> -x` the reverse.
+//!
+//! Constants fold with the operations of `eval.rs` (so compile time and run time agree), but
+//! never to a non-finite value or to `-0.0`: those cannot be emitted as literals (the graph
+//! keeps one zero), so the node is kept and computed at run time instead.
+//!
+//! Commutative operations put the smaller id first, so `a * b` and `b * a` are one node.
+
+use super::eval::{apply1, apply2, compare};
+use super::ir::{Cmp, Graph, Node, NodeId, Op1, Op2};
+use proc_macro2::Span;
+
+impl Graph {
+    /// A constant node for `value` if it can be one (finite and not `-0.0`).
+    fn fold(&mut self, value: f64, span: Span) -> Option<NodeId> {
+        let negative_zero = value == 0.0 && value.is_sign_negative();
+        (value.is_finite() && !negative_zero).then(|| self.constant(value, span))
+    }
+
+    /// Whether `id` is the float constant `value`.
+    pub fn is_const(&self, id: NodeId, value: f64) -> bool {
+        self.const_value(id) == Some(value)
+    }
+
+    fn bool_value(&self, id: NodeId) -> Option<bool> {
+        match self.node(id) {
+            Node::BoolConst(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    pub fn unary(&mut self, op: Op1, a: NodeId, span: Span) -> NodeId {
+        if let Some(x) = self.const_value(a)
+            && let Some(id) = self.fold(apply1(op, x), span)
+        {
+            return id;
+        }
+        match (op, self.node(a)) {
+            (Op1::Neg, Node::Unary(Op1::Neg, x)) => x,
+            // `powi(x, 0)` is 1 even for NaN and infinities.
+            (Op1::Powi(0), _) => self.constant(1.0, span),
+            (Op1::Powi(1), _) => a,
+            _ => self.intern(Node::Unary(op, a), span),
+        }
+    }
+
+    pub fn binary(&mut self, op: Op2, a: NodeId, b: NodeId, span: Span) -> NodeId {
+        if let (Some(x), Some(y)) = (self.const_value(a), self.const_value(b))
+            && let Some(id) = self.fold(apply2(op, x, y), span)
+        {
+            return id;
+        }
+        match op {
+            Op2::Add if self.is_const(b, 0.0) => return a,
+            Op2::Add if self.is_const(a, 0.0) => return b,
+            Op2::Sub if self.is_const(b, 0.0) => return a,
+            Op2::Sub if self.is_const(a, 0.0) => return self.neg(b, span),
+            Op2::Mul if self.is_const(b, 1.0) => return a,
+            Op2::Mul if self.is_const(a, 1.0) => return b,
+            Op2::Mul if self.is_const(b, -1.0) => return self.neg(a, span),
+            Op2::Mul if self.is_const(a, -1.0) => return self.neg(b, span),
+            Op2::Div if self.is_const(b, 1.0) => return a,
+            Op2::Div if self.is_const(b, -1.0) => return self.neg(a, span),
+            // `pow(x, 0)` is 1 and `pow(x, 1)` is x for every x, NaN included.
+            Op2::Powf if self.is_const(b, 0.0) => return self.constant(1.0, span),
+            Op2::Powf if self.is_const(b, 1.0) => return a,
+            // By definition, whatever `y` is.
+            Op2::Xlogy if self.is_const(a, 0.0) => return a,
+            _ => {}
+        }
+        // `a + (-y)` and `a - y` are the same IEEE operation, as are `a - (-y)` and `a + y`.
+        let negated = |id: NodeId| match self.node(id) {
+            Node::Unary(Op1::Neg, x) => Some(x),
+            _ => None,
+        };
+        match (op, negated(a), negated(b)) {
+            (Op2::Add, _, Some(y)) => return self.sub(a, y, span),
+            (Op2::Add, Some(x), None) => return self.sub(b, x, span),
+            (Op2::Sub, _, Some(y)) => return self.add(a, y, span),
+            _ => {}
+        }
+        let commutative = matches!(op, Op2::Add | Op2::Mul | Op2::Max | Op2::Min);
+        let (a, b) = if commutative && b < a { (b, a) } else { (a, b) };
+        self.intern(Node::Binary(op, a, b), span)
+    }
+
+    pub fn add(&mut self, a: NodeId, b: NodeId, span: Span) -> NodeId {
+        self.binary(Op2::Add, a, b, span)
+    }
+
+    pub fn sub(&mut self, a: NodeId, b: NodeId, span: Span) -> NodeId {
+        self.binary(Op2::Sub, a, b, span)
+    }
+
+    pub fn mul(&mut self, a: NodeId, b: NodeId, span: Span) -> NodeId {
+        self.binary(Op2::Mul, a, b, span)
+    }
+
+    pub fn div(&mut self, a: NodeId, b: NodeId, span: Span) -> NodeId {
+        self.binary(Op2::Div, a, b, span)
+    }
+
+    pub fn neg(&mut self, a: NodeId, span: Span) -> NodeId {
+        self.unary(Op1::Neg, a, span)
+    }
+
+    /// `if cond { a } else { b }`.
+    pub fn select(&mut self, cond: NodeId, a: NodeId, b: NodeId, span: Span) -> NodeId {
+        debug_assert!(self.is_bool(cond) && !self.is_bool(a) && !self.is_bool(b));
+        match (self.bool_value(cond), self.node(cond)) {
+            (Some(true), _) => a,
+            (Some(false), _) => b,
+            _ if a == b => a,
+            (_, Node::Not(c)) => self.select(c, b, a, span),
+            _ => self.intern(Node::Select(cond, a, b), span),
+        }
+    }
+
+    pub fn compare(&mut self, cmp: Cmp, a: NodeId, b: NodeId, span: Span) -> NodeId {
+        if let (Some(x), Some(y)) = (self.const_value(a), self.const_value(b)) {
+            return self.bool_const(compare(cmp, x, y), span);
+        }
+        self.intern(Node::Compare(cmp, a, b), span)
+    }
+
+    pub fn and(&mut self, a: NodeId, b: NodeId, span: Span) -> NodeId {
+        match (self.bool_value(a), self.bool_value(b)) {
+            (Some(true), _) => b,
+            (_, Some(true)) => a,
+            (Some(false), _) => a,
+            (_, Some(false)) => b,
+            _ if a == b => a,
+            _ => self.intern(Node::And(a.min(b), a.max(b)), span),
+        }
+    }
+
+    pub fn or(&mut self, a: NodeId, b: NodeId, span: Span) -> NodeId {
+        match (self.bool_value(a), self.bool_value(b)) {
+            (Some(false), _) => b,
+            (_, Some(false)) => a,
+            (Some(true), _) => a,
+            (_, Some(true)) => b,
+            _ if a == b => a,
+            _ => self.intern(Node::Or(a.min(b), a.max(b)), span),
+        }
+    }
+
+    pub fn not(&mut self, a: NodeId, span: Span) -> NodeId {
+        match self.node(a) {
+            Node::BoolConst(v) => self.bool_const(!v, span),
+            Node::Not(c) => c,
+            _ => self.intern(Node::Not(a), span),
+        }
+    }
+
+    /// `x.clamp(lo, hi)` as `if x < lo { lo } else if x > hi { hi } else { x }`: at a bound the
+    /// value is `x` itself, so the gradient passes there (inclusive), and a NaN `x` passes
+    /// through, as in Rust's `clamp`.
+    pub fn clamp(&mut self, x: NodeId, lo: NodeId, hi: NodeId, span: Span) -> NodeId {
+        let above = self.compare(Cmp::Gt, x, hi, span);
+        let upper = self.select(above, hi, x, span);
+        let below = self.compare(Cmp::Lt, x, lo, span);
+        self.select(below, lo, upper, span)
+    }
+}
