@@ -1,0 +1,343 @@
+//! The annotated function, read into a description of the loss: its inputs, its parameters
+//! with defaults and domain checks, its docs and its body. Nothing here looks inside the body.
+
+use proc_macro2::Ident;
+use syn::{Attribute, Expr, FnArg, ItemFn, Lit, Pat, ReturnType, Type, UnOp, Visibility};
+
+use crate::ctxt::Ctxt;
+
+/// Whether `y_true`/`y_pred` are single elements or rows of the last axis.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Shape {
+    Element,
+    Row,
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum ParamType {
+    Float,
+    Bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Default {
+    Float(f64),
+    Bool(bool),
+}
+
+pub struct Param {
+    pub ident: Ident,
+    pub ty: ParamType,
+    pub default: Default,
+    /// `#[check(delta > 0.0)]`: a boolean Rust expression over the parameters.
+    pub check: Option<Expr>,
+    pub docs: Vec<Attribute>,
+}
+
+pub struct LossFn {
+    pub vis: Visibility,
+    pub ident: Ident,
+    pub docs: Vec<Attribute>,
+    pub shape: Shape,
+    pub params: Vec<Param>,
+    pub body: syn::Block,
+}
+
+/// Names the generated struct uses for its own methods: a parameter of that name would
+/// shadow them.
+const RESERVED: &[&str] = &[
+    "reduction",
+    "with_reduction",
+    "new",
+    "validate",
+    "kernel",
+    "name",
+    "spec",
+    "per_sample",
+    "per_element",
+    "forward",
+    "forward_weighted",
+    "gradient",
+    "gradient_into",
+    "value_and_grad",
+    "value_and_grad_into",
+    "value_and_grad_weighted",
+    "grad_hess",
+    "loss_at",
+    "grad_at",
+    "hess_at",
+    "default",
+    "self",
+];
+
+impl LossFn {
+    /// Reads the signature. Errors go to `cx`; what could be read is returned so that the
+    /// fallback can still emit the struct and function the rest of the crate refers to.
+    pub fn from_item(cx: &Ctxt, item: &ItemFn) -> LossFn {
+        let sig = &item.sig;
+        if let Some(t) = &sig.constness {
+            cx.error_at(t, "a loss cannot be a `const fn`");
+        }
+        if let Some(t) = &sig.asyncness {
+            cx.error_at(t, "a loss cannot be `async`");
+        }
+        if let Some(t) = &sig.unsafety {
+            cx.error_at(t, "a loss cannot be `unsafe`");
+        }
+        if let Some(abi) = &sig.abi {
+            cx.error_at(abi, "a loss cannot declare an ABI");
+        }
+        if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+            cx.error_at(
+                &sig.generics,
+                "a loss is written for `f64` and takes no generics: the macro makes it generic over the float type",
+            );
+        }
+        if let Some(v) = &sig.variadic {
+            cx.error_at(v, "a loss cannot be variadic");
+        }
+        match &sig.output {
+            ReturnType::Type(_, ty) if is_named(ty, "f64") => {}
+            ReturnType::Type(_, ty) => cx.error_at(ty, "a loss returns `f64`: the loss of one element (or one row)"),
+            ReturnType::Default => cx.error_span(
+                sig.paren_token.span.close(),
+                "a loss returns `f64`: add `-> f64`",
+            ),
+        }
+
+        let mut docs = Vec::new();
+        for attr in &item.attrs {
+            if attr.path().is_ident("doc") {
+                docs.push(attr.clone());
+            } else {
+                cx.error_at(
+                    attr,
+                    "only doc comments may stand on a `#[loss]` function (the macro replaces it)",
+                );
+            }
+        }
+
+        let mut shape = None;
+        let mut seen_true = false;
+        let mut seen_pred = false;
+        let mut params: Vec<Param> = Vec::new();
+        for (position, arg) in sig.inputs.iter().enumerate() {
+            let typed = match arg {
+                FnArg::Receiver(r) => {
+                    cx.error_at(r, "a loss is a free function: remove `self`");
+                    continue;
+                }
+                FnArg::Typed(t) => t,
+            };
+            let Pat::Ident(pat) = &*typed.pat else {
+                cx.error_at(&typed.pat, "expected a plain argument name");
+                continue;
+            };
+            if let Some(m) = &pat.mutability {
+                cx.error_at(m, "loss arguments are immutable: remove `mut`");
+            }
+            if pat.by_ref.is_some() || pat.subpat.is_some() {
+                cx.error_at(pat, "expected a plain argument name");
+            }
+            let name = pat.ident.to_string();
+            match name.as_str() {
+                "y_true" | "y_pred" => {
+                    let expected = if name == "y_true" { 0 } else { 1 };
+                    if position != expected {
+                        cx.error_at(
+                            &pat.ident,
+                            "the first two arguments are `y_true` and then `y_pred`",
+                        );
+                    }
+                    let this = if is_named(&typed.ty, "f64") {
+                        Some(Shape::Element)
+                    } else if is_named(&typed.ty, "Row") {
+                        Some(Shape::Row)
+                    } else {
+                        cx.error_at(
+                            &typed.ty,
+                            format!("`{name}` must be `f64` (one element) or `Row` (one row of the last axis)"),
+                        );
+                        None
+                    };
+                    match (shape, this) {
+                        (Some(a), Some(b)) if a != b => cx.error_at(
+                            &typed.ty,
+                            "`y_true` and `y_pred` must both be `f64` or both be `Row`",
+                        ),
+                        (None, Some(b)) => shape = Some(b),
+                        _ => {}
+                    }
+                    if name == "y_true" {
+                        seen_true = true;
+                    } else {
+                        seen_pred = true;
+                    }
+                    for attr in &typed.attrs {
+                        cx.error_at(attr, format!("`{name}` takes no attributes"));
+                    }
+                }
+                _ => {
+                    if position < 2 {
+                        cx.error_at(
+                            &pat.ident,
+                            "the first two arguments are `y_true` and then `y_pred`",
+                        );
+                    }
+                    if let Some(p) = Param::from_arg(cx, &pat.ident, &typed.ty, &typed.attrs) {
+                        if params.iter().any(|q| q.ident == p.ident) {
+                            cx.error_at(&p.ident, format!("parameter `{}` is declared twice", p.ident));
+                        } else {
+                            params.push(p);
+                        }
+                    }
+                }
+            }
+        }
+        if !seen_true {
+            cx.error_span(sig.ident.span(), "a loss takes `y_true: f64` as its first argument");
+        }
+        if !seen_pred {
+            cx.error_span(
+                sig.ident.span(),
+                "a loss takes `y_pred: f64` as its second argument: the gradient is taken with respect to it",
+            );
+        }
+
+        LossFn {
+            vis: item.vis.clone(),
+            ident: sig.ident.clone(),
+            docs,
+            shape: shape.unwrap_or(Shape::Element),
+            params,
+            body: (*item.block).clone(),
+        }
+    }
+}
+
+impl Param {
+    fn from_arg(cx: &Ctxt, ident: &Ident, ty: &Type, attrs: &[Attribute]) -> Option<Param> {
+        let name = ident.to_string();
+        if RESERVED.contains(&name.as_str()) {
+            cx.error_at(
+                ident,
+                format!("`{name}` is reserved: the generated loss has a method of that name; rename the parameter"),
+            );
+        }
+        let ty_kind = if is_named(ty, "f64") {
+            ParamType::Float
+        } else if is_named(ty, "bool") {
+            ParamType::Bool
+        } else {
+            cx.error_at(ty, "a loss parameter is `f64` or `bool`");
+            return None;
+        };
+        let mut default = None;
+        let mut check = None;
+        let mut docs = Vec::new();
+        for attr in attrs {
+            if attr.path().is_ident("default") {
+                match attr.parse_args::<Expr>() {
+                    Ok(expr) => default = literal_default(cx, &expr, ty_kind),
+                    Err(e) => cx.syn_error(e),
+                }
+            } else if attr.path().is_ident("check") {
+                if ty_kind == ParamType::Bool {
+                    cx.error_at(attr, "a `bool` parameter needs no `#[check(..)]`");
+                }
+                match attr.parse_args::<Expr>() {
+                    Ok(expr) => check = Some(expr),
+                    Err(e) => cx.syn_error(e),
+                }
+            } else if attr.path().is_ident("doc") {
+                docs.push(attr.clone());
+            } else {
+                cx.error_at(
+                    attr.path(),
+                    "unknown parameter attribute: expected `#[default(..)]`, `#[check(..)]` or a doc comment",
+                );
+            }
+        }
+        let Some(default) = default else {
+            let example = match ty_kind {
+                ParamType::Float => "#[default(1.0)]",
+                ParamType::Bool => "#[default(false)]",
+            };
+            cx.error_at(
+                ident,
+                format!("parameter `{name}` needs a default value: write `{example} {name}: ..`"),
+            );
+            return None;
+        };
+        Some(Param {
+            ident: ident.clone(),
+            ty: ty_kind,
+            default,
+            check,
+            docs,
+        })
+    }
+}
+
+/// A default is a literal, so that docs, `Default` and the registry all show the same value.
+fn literal_default(cx: &Ctxt, expr: &Expr, ty: ParamType) -> Option<Default> {
+    let (negative, inner) = match expr {
+        Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => (true, &*u.expr),
+        _ => (false, expr),
+    };
+    let lit = match inner {
+        Expr::Lit(l) => &l.lit,
+        _ => {
+            cx.error_at(expr, "a default must be a literal, e.g. `#[default(1.0)]`");
+            return None;
+        }
+    };
+    match (ty, lit) {
+        (ParamType::Float, Lit::Float(f)) => match f.base10_parse::<f64>() {
+            Ok(v) if v.is_finite() => Some(Default::Float(if negative { -v } else { v })),
+            _ => {
+                cx.error_at(f, "expected a finite number");
+                None
+            }
+        },
+        (ParamType::Float, Lit::Int(i)) => match i.base10_parse::<f64>() {
+            Ok(v) => Some(Default::Float(if negative { -v } else { v })),
+            Err(e) => {
+                cx.syn_error(e);
+                None
+            }
+        },
+        (ParamType::Bool, Lit::Bool(b)) if !negative => Some(Default::Bool(b.value)),
+        (ParamType::Float, _) => {
+            cx.error_at(expr, "an `f64` parameter needs a number as its default");
+            None
+        }
+        (ParamType::Bool, _) => {
+            cx.error_at(expr, "a `bool` parameter needs `true` or `false` as its default");
+            None
+        }
+    }
+}
+
+fn is_named(ty: &Type, name: &str) -> bool {
+    match ty {
+        Type::Path(p) => p.qself.is_none() && p.path.is_ident(name),
+        Type::Group(g) => is_named(&g.elem, name),
+        Type::Paren(p) => is_named(&p.elem, name),
+        _ => false,
+    }
+}
+
+/// `focal_loss` -> `FocalLoss`.
+pub fn upper_camel(name: &str) -> String {
+    name.split('_')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let mut c = s.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().chain(c).collect::<String>(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}

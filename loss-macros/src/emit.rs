@@ -1,0 +1,284 @@
+//! Scheduling and code generation: straight-line Rust for a set of IR roots.
+//!
+//! Every non-leaf node becomes one named `let`, emitted once, in dependency order, so shared
+//! subexpressions between the value, the gradient and the second derivative are computed
+//! once. A node needed by only one branch of an `if` is computed inside that branch (a
+//! `bool` parameter such as `from_logits` then costs one predictable branch, not both
+//! formulas); a node needed by both branches is hoisted above the `if`.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+
+use crate::symbolic::{Cmp, Graph, Node, NodeId, Op1, Op2};
+
+/// What leaf nodes refer to in the generated code.
+pub struct Bindings<'a> {
+    /// Float parameters, by `Node::Param` index (read as `self.<name>`).
+    pub params: &'a [Ident],
+    /// Bool parameters, by `Node::BoolParam` index.
+    pub bool_params: &'a [Ident],
+    /// Constants from the user's scope, by `Node::Extern` index.
+    pub externs: &'a [TokenStream],
+    /// Readable names for nodes (user `let` bindings and their derivatives).
+    pub names: &'a HashMap<NodeId, String>,
+}
+
+pub struct Emitter<'a> {
+    graph: &'a Graph,
+    bindings: &'a Bindings<'a>,
+    /// Nodes already computed in the current scope, and the local holding each.
+    in_scope: HashMap<NodeId, Ident>,
+    used_names: HashSet<String>,
+    counter: usize,
+}
+
+impl<'a> Emitter<'a> {
+    pub fn new(graph: &'a Graph, bindings: &'a Bindings<'a>) -> Self {
+        let used_names = ["y_true", "y_pred", "self", "F"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        Emitter {
+            graph,
+            bindings,
+            in_scope: HashMap::new(),
+            used_names,
+            counter: 0,
+        }
+    }
+
+    /// Statements computing `roots`, and an expression for each root.
+    pub fn program(&mut self, roots: &[NodeId]) -> (TokenStream, Vec<TokenStream>) {
+        self.block(roots)
+    }
+
+    fn block(&mut self, roots: &[NodeId]) -> (TokenStream, Vec<TokenStream>) {
+        let here = self.unconditional(roots);
+        let mut stmts = TokenStream::new();
+        for id in here {
+            let stmt = self.let_stmt(id);
+            stmts.extend(stmt);
+        }
+        let exprs = roots.iter().map(|&r| self.reference(r)).collect();
+        (stmts, exprs)
+    }
+
+    /// Nodes this block must compute: everything `roots` need, except what is already in
+    /// scope and what only one branch of an `if` needs; in topological (id) order.
+    fn unconditional(&self, roots: &[NodeId]) -> BTreeSet<NodeId> {
+        let mut here = BTreeSet::new();
+        for &r in roots {
+            self.visit_unconditional(r, &mut here);
+        }
+        loop {
+            let selects: Vec<(NodeId, NodeId)> = here
+                .iter()
+                .filter_map(|&id| match self.graph.node(id) {
+                    Node::Select(_, a, b) => Some((a, b)),
+                    _ => None,
+                })
+                .collect();
+            let before = here.len();
+            for (a, b) in selects {
+                let in_a = self.closure(a, &here);
+                let in_b = self.closure(b, &here);
+                for &id in in_a.intersection(&in_b) {
+                    self.visit_unconditional(id, &mut here);
+                }
+            }
+            if here.len() == before {
+                return here;
+            }
+        }
+    }
+
+    fn visit_unconditional(&self, id: NodeId, here: &mut BTreeSet<NodeId>) {
+        if self.is_leaf(id) || self.in_scope.contains_key(&id) || !here.insert(id) {
+            return;
+        }
+        match self.graph.node(id) {
+            Node::Select(c, _, _) => self.visit_unconditional(c, here),
+            node => {
+                for child in node.children() {
+                    self.visit_unconditional(child, here);
+                }
+            }
+        }
+    }
+
+    /// Every non-leaf node `id` depends on that is not yet computed (through all branches).
+    fn closure(&self, id: NodeId, here: &BTreeSet<NodeId>) -> HashSet<NodeId> {
+        let mut seen = HashSet::new();
+        let mut stack = vec![id];
+        while let Some(n) = stack.pop() {
+            if self.is_leaf(n) || self.in_scope.contains_key(&n) || here.contains(&n) || !seen.insert(n) {
+                continue;
+            }
+            stack.extend(self.graph.node(n).children());
+        }
+        seen
+    }
+
+    fn is_leaf(&self, id: NodeId) -> bool {
+        matches!(
+            self.graph.node(id),
+            Node::Const(_)
+                | Node::YTrue
+                | Node::YPred
+                | Node::Param(_)
+                | Node::Extern(_)
+                | Node::BoolConst(_)
+                | Node::BoolParam(_)
+        )
+    }
+
+    fn fresh_name(&mut self, id: NodeId) -> Ident {
+        let base = match self.bindings.names.get(&id) {
+            Some(name) => name.clone(),
+            None => {
+                self.counter += 1;
+                format!("t{}", self.counter)
+            }
+        };
+        let mut name = base.clone();
+        let mut k = 1;
+        while !self.used_names.insert(name.clone()) {
+            k += 1;
+            name = format!("{base}_{k}");
+        }
+        format_ident!("{}", name)
+    }
+
+    fn let_stmt(&mut self, id: NodeId) -> TokenStream {
+        let span = self.graph.span(id);
+        let value = match self.graph.node(id) {
+            Node::Select(c, a, b) => {
+                let cond = self.reference(c);
+                let (then_stmts, then_expr) = self.scoped_block(a);
+                let (else_stmts, else_expr) = self.scoped_block(b);
+                quote_spanned! {span=>
+                    if #cond { #then_stmts #then_expr } else { #else_stmts #else_expr }
+                }
+            }
+            node => self.operation(node, span),
+        };
+        let name = self.fresh_name(id);
+        self.in_scope.insert(id, name.clone());
+        quote! { let #name = #value; }
+    }
+
+    /// A branch of an `if`: its locals go out of scope after it.
+    fn scoped_block(&mut self, root: NodeId) -> (TokenStream, TokenStream) {
+        let saved = self.in_scope.clone();
+        let (stmts, mut exprs) = self.block(&[root]);
+        self.in_scope = saved;
+        (stmts, exprs.remove(0))
+    }
+
+    /// An expression for a node that is a leaf or already in scope.
+    fn reference(&self, id: NodeId) -> TokenStream {
+        if let Some(name) = self.in_scope.get(&id) {
+            return quote!(#name);
+        }
+        let span = self.graph.span(id);
+        match self.graph.node(id) {
+            Node::Const(bits) => float_literal(f64::from_bits(bits)),
+            Node::YTrue => quote!(y_true),
+            Node::YPred => quote!(y_pred),
+            Node::Param(i) => {
+                let p = &self.bindings.params[i as usize];
+                quote!(self.#p)
+            }
+            Node::BoolParam(i) => {
+                let p = &self.bindings.bool_params[i as usize];
+                quote!(self.#p)
+            }
+            Node::Extern(i) => {
+                let path = &self.bindings.externs[i as usize];
+                quote_spanned!(span=> F::from_f64(#path))
+            }
+            Node::BoolConst(b) => quote!(#b),
+            other => unreachable!("node {other:?} is scheduled before it is used"),
+        }
+    }
+
+    fn operation(&self, node: Node, span: Span) -> TokenStream {
+        match node {
+            Node::Unary(op, a) => {
+                let a = self.reference(a);
+                let method = match op {
+                    Op1::Neg => return quote_spanned!(span=> -#a),
+                    Op1::Powi(n) => return quote_spanned!(span=> #a.powi(#n)),
+                    Op1::Ln => "ln",
+                    Op1::Exp => "exp",
+                    Op1::Sqrt => "sqrt",
+                    Op1::Abs => "abs",
+                    Op1::Signum => "signum",
+                    Op1::Sign0 => "sign0",
+                    Op1::Tanh => "tanh",
+                    Op1::Sinh => "sinh",
+                    Op1::Cosh => "cosh",
+                    Op1::Sin => "sin",
+                    Op1::Cos => "cos",
+                    Op1::Recip => "recip",
+                    Op1::Ln1p => "ln_1p",
+                    Op1::ExpM1 => "exp_m1",
+                    Op1::Sigmoid => "sigmoid",
+                    Op1::Softplus => "softplus",
+                    Op1::LogSigmoid => "log_sigmoid",
+                };
+                let method = Ident::new(method, span);
+                quote_spanned!(span=> #a.#method())
+            }
+            Node::Binary(op, a, b) => {
+                let (a, b) = (self.reference(a), self.reference(b));
+                match op {
+                    Op2::Add => quote_spanned!(span=> #a + #b),
+                    Op2::Sub => quote_spanned!(span=> #a - #b),
+                    Op2::Mul => quote_spanned!(span=> #a * #b),
+                    Op2::Div => quote_spanned!(span=> #a / #b),
+                    Op2::Powf => quote_spanned!(span=> #a.powf(#b)),
+                    Op2::Max => quote_spanned!(span=> #a.max(#b)),
+                    Op2::Min => quote_spanned!(span=> #a.min(#b)),
+                    Op2::Xlogy => quote_spanned!(span=> #a.xlogy(#b)),
+                }
+            }
+            Node::Compare(op, a, b) => {
+                let (a, b) = (self.reference(a), self.reference(b));
+                match op {
+                    Cmp::Lt => quote_spanned!(span=> #a < #b),
+                    Cmp::Le => quote_spanned!(span=> #a <= #b),
+                    Cmp::Gt => quote_spanned!(span=> #a > #b),
+                    Cmp::Ge => quote_spanned!(span=> #a >= #b),
+                    Cmp::Eq => quote_spanned!(span=> #a == #b),
+                    Cmp::Ne => quote_spanned!(span=> #a != #b),
+                }
+            }
+            Node::And(a, b) => {
+                let (a, b) = (self.reference(a), self.reference(b));
+                quote_spanned!(span=> #a && #b)
+            }
+            Node::Or(a, b) => {
+                let (a, b) = (self.reference(a), self.reference(b));
+                quote_spanned!(span=> #a || #b)
+            }
+            Node::Not(a) => {
+                let a = self.reference(a);
+                quote_spanned!(span=> !#a)
+            }
+            leaf => unreachable!("leaf {leaf:?} is never bound to a local"),
+        }
+    }
+}
+
+/// `F::from_f64(0.5)`; the IR only holds finite constants.
+fn float_literal(value: f64) -> TokenStream {
+    let lit = Literal::f64_unsuffixed(value.abs());
+    if value.is_sign_negative() {
+        quote!(F::from_f64(-#lit))
+    } else {
+        quote!(F::from_f64(#lit))
+    }
+}

@@ -1,0 +1,521 @@
+//! Assembles the items one `#[loss]` generates: the kernel, the struct form with its
+//! `Loss` impl, the function form and the registry entry.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+use syn::ItemFn;
+
+use crate::ast::{self, LossFn, ParamType};
+use crate::attr::LossAttr;
+use crate::ctxt::Ctxt;
+use crate::emit::{Bindings, Emitter};
+use crate::fallback;
+use crate::lower::{self, Lowered};
+use crate::symbolic::NodeId;
+
+pub fn loss(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item: ItemFn = match syn::parse2(item.clone()) {
+        Ok(item) => item,
+        Err(e) => {
+            // Not a function at all: report, and give the tokens back untouched.
+            let error = syn::Error::new(
+                e.span(),
+                "`#[loss]` goes on a function: `fn name(y_true: f64, y_pred: f64) -> f64 { .. }`",
+            )
+            .to_compile_error();
+            return quote!(#error #item);
+        }
+    };
+    let cx = Ctxt::new();
+    let attr = LossAttr::parse(args).unwrap_or_else(|e| {
+        cx.syn_error(e);
+        LossAttr::default()
+    });
+    let loss = LossFn::from_item(&cx, &item);
+    if loss.shape == ast::Shape::Row {
+        cx.error_at(
+            &item.sig.inputs,
+            "row losses (`y_true: Row, y_pred: Row`) are not supported by this version of `#[loss]` yet",
+        );
+    }
+    let lowered = if cx.has_errors() { None } else { lower::lower(&cx, &loss) };
+    match (cx.check(), lowered) {
+        (Ok(()), Some(lowered)) => Expansion::new(&attr, &loss).generate(lowered),
+        (result, _) => {
+            let errors = result.err().map(|e| e.to_compile_error());
+            let stub = fallback::stub(&Expansion::new(&attr, &loss));
+            quote!(#errors #stub)
+        }
+    }
+}
+
+/// Names and pieces shared by the full expansion and the fallback.
+pub struct Expansion<'a> {
+    pub loss: &'a LossFn,
+    pub attr: &'a LossAttr,
+    pub name: String,
+    pub class: Ident,
+    pub kernel: Ident,
+}
+
+impl<'a> Expansion<'a> {
+    fn new(attr: &'a LossAttr, loss: &'a LossFn) -> Self {
+        let name = attr
+            .name
+            .as_ref()
+            .map(|n| n.value())
+            .unwrap_or_else(|| loss.ident.to_string());
+        let class_name = attr
+            .class
+            .as_ref()
+            .map(|c| c.value())
+            .unwrap_or_else(|| ast::upper_camel(&loss.ident.to_string()));
+        let class = Ident::new(&class_name, loss.ident.span());
+        let kernel = format_ident!("__{}Kernel", class_name);
+        Expansion {
+            loss,
+            attr,
+            name,
+            class,
+            kernel,
+        }
+    }
+
+    fn generate(&self, mut lowered: Lowered) -> TokenStream {
+        let value = lowered.value;
+        let grad = lowered.graph.derivative(value);
+        let hess = lowered.graph.derivative(grad);
+        let names = derivative_names(&lowered);
+
+        let (float_params, bool_params) = self.param_idents();
+        let bindings = Bindings {
+            params: &float_params,
+            bool_params: &bool_params,
+            externs: &lowered.externs,
+            names: &names,
+        };
+        let body = |roots: &[NodeId]| {
+            let (stmts, exprs) = Emitter::new(&lowered.graph, &bindings).program(roots);
+            quote!(#stmts (#(#exprs),*))
+        };
+        let value_body = body(&[value]);
+        let value_grad_body = body(&[value, grad]);
+        let grad_hess_body = body(&[grad, hess]);
+
+        let formula = crate::docs::formula(&lowered, &names, value, grad, &self.param_names());
+        let kernel_impl = self.kernel_impl(value_body, value_grad_body, grad_hess_body);
+        let common = self.common_items(&formula);
+        quote! {
+            #kernel_impl
+            #common
+        }
+    }
+
+    pub fn param_idents(&self) -> (Vec<Ident>, Vec<Ident>) {
+        let pick = |ty| {
+            self.loss
+                .params
+                .iter()
+                .filter(|p| p.ty == ty)
+                .map(|p| p.ident.clone())
+                .collect::<Vec<_>>()
+        };
+        (pick(ParamType::Float), pick(ParamType::Bool))
+    }
+
+    fn param_names(&self) -> (Vec<String>, Vec<String>) {
+        let (f, b) = self.param_idents();
+        (
+            f.iter().map(ToString::to_string).collect(),
+            b.iter().map(ToString::to_string).collect(),
+        )
+    }
+
+    fn kernel_impl(&self, value: TokenStream, value_grad: TokenStream, grad_hess: TokenStream) -> TokenStream {
+        let kernel = &self.kernel;
+        quote! {
+            #[allow(unused_variables, clippy::all, clippy::pedantic)]
+            impl<F: ::losses::__private::Float> ::losses::__private::ElementKernel<F> for #kernel<F> {
+                #[inline(always)]
+                fn value(&self, y_true: F, y_pred: F) -> F {
+                    #value
+                }
+                #[inline(always)]
+                fn value_grad(&self, y_true: F, y_pred: F) -> (F, F) {
+                    #value_grad
+                }
+                #[inline(always)]
+                fn grad_hess(&self, y_true: F, y_pred: F) -> (F, F) {
+                    #grad_hess
+                }
+            }
+        }
+    }
+
+    /// Everything but the kernel's arithmetic: shared with the fallback, so that a loss with
+    /// an error in its body still gives the rest of the crate the items it refers to.
+    pub fn common_items(&self, formula: &Formula) -> TokenStream {
+        let p = quote!(::losses::__private);
+        let vis = &self.loss.vis;
+        let class = &self.class;
+        let kernel = &self.kernel;
+        let fn_ident = &self.loss.ident;
+        let name = &self.name;
+        let class_str = class.to_string();
+        let params = &self.loss.params;
+        let (float_params, bool_params) = self.param_idents();
+
+        let field_ident: Vec<&Ident> = params.iter().map(|q| &q.ident).collect();
+        let field_ty: Vec<TokenStream> = params
+            .iter()
+            .map(|q| match q.ty {
+                ParamType::Float => quote!(f64),
+                ParamType::Bool => quote!(bool),
+            })
+            .collect();
+        let field_default: Vec<TokenStream> = params.iter().map(|q| default_tokens(q.default)).collect();
+        let field_docs: Vec<TokenStream> = params
+            .iter()
+            .map(|q| {
+                let docs = &q.docs;
+                let extra = format!(
+                    " Default: `{}`.{}",
+                    default_text(q.default),
+                    q.check
+                        .as_ref()
+                        .map(|c| format!(" Must satisfy `{}`.", expr_text(c)))
+                        .unwrap_or_default()
+                );
+                quote!(#(#docs)* #[doc = ""] #[doc = #extra])
+            })
+            .collect();
+        let setter_docs: Vec<String> = params
+            .iter()
+            .map(|q| format!("Sets `{}` (checked when the loss is evaluated, or by [`Self::validate`]).", q.ident))
+            .collect();
+
+        let checks = params.iter().filter_map(|q| {
+            let ident = &q.ident;
+            let param = ident.to_string();
+            let nan_check = (q.ty == ParamType::Float).then(|| {
+                quote! {
+                    if self.#ident.is_nan() {
+                        return Err(#p::LossError::InvalidParameter {
+                            loss: #name, param: #param, value: self.#ident, rule: "not NaN",
+                        });
+                    }
+                }
+            });
+            let rule_check = q.check.as_ref().map(|check| {
+                let rule = expr_text(check);
+                quote! {
+                    if !(#check) {
+                        return Err(#p::LossError::InvalidParameter {
+                            loss: #name, param: #param, value: self.#ident, rule: #rule,
+                        });
+                    }
+                }
+            });
+            (nan_check.is_some() || rule_check.is_some()).then(|| quote!(#nan_check #rule_check))
+        });
+
+        let float_fields_f = float_params.iter().map(|i| quote!(#i: F::from_f64(self.#i)));
+        let bool_fields = bool_params.iter().map(|i| quote!(#i: self.#i));
+        let from_values = params.iter().enumerate().map(|(index, q)| {
+            let ident = &q.ident;
+            match q.ty {
+                ParamType::Float => quote! {
+                    if let Some(#p::ParamValue::Float(v)) = values.get(#index) { loss.#ident = *v; }
+                },
+                ParamType::Bool => quote! {
+                    if let Some(#p::ParamValue::Bool(v)) = values.get(#index) { loss.#ident = *v; }
+                },
+            }
+        });
+        let spec_values = params.iter().map(|q| {
+            let ident = &q.ident;
+            let key = ident.to_string();
+            match q.ty {
+                ParamType::Float => quote!((#key, #p::ParamValue::Float(self.#ident))),
+                ParamType::Bool => quote!((#key, #p::ParamValue::Bool(self.#ident))),
+            }
+        });
+        let param_infos = params.iter().map(|q| {
+            let key = q.ident.to_string();
+            let default = match q.default {
+                ast::Default::Float(v) => quote!(#p::ParamValue::Float(#v)),
+                ast::Default::Bool(b) => quote!(#p::ParamValue::Bool(#b)),
+            };
+            let doc = doc_text(&q.docs);
+            let check = q.check.as_ref().map(expr_text).unwrap_or_default();
+            quote!(#p::ParamInfo { name: #key, default: #default, doc: #doc, check: #check })
+        });
+        let aliases: Vec<String> = self.attr.aliases.iter().map(|a| a.value()).collect();
+        let user_docs = &self.loss.docs;
+        let user_doc_text = doc_text(&self.loss.docs);
+        let struct_doc = self.struct_doc(formula);
+        let formula_text = &formula.text;
+        let kernel_fields_f = float_params.iter().map(|i| quote!(#i: F));
+        let kernel_fields_b = bool_params.iter().map(|i| quote!(#i: bool));
+        let fn_doc = format!(
+            " Per-sample `{name}` loss with default parameters: the mean over the last axis, one \
+             value per sample (Keras's function form). See [`{class_str}`] for parameters, \
+             reductions and gradients."
+        );
+        let new_doc = " A loss with these parameters and `Reduction::Mean`; fails when a parameter breaks its rule.";
+
+        quote! {
+            #(#user_docs)*
+            #[doc = ""]
+            #[doc = #struct_doc]
+            #[derive(Clone, Copy, Debug, PartialEq)]
+            #vis struct #class {
+                #( #field_docs pub #field_ident: #field_ty, )*
+                /// How `forward` reduces the per-sample losses.
+                pub reduction: #p::Reduction,
+            }
+
+            #[doc(hidden)]
+            #[derive(Clone, Copy, Debug)]
+            #[allow(non_camel_case_types, dead_code)]
+            #vis struct #kernel<F> {
+                #( #kernel_fields_f, )*
+                #( #kernel_fields_b, )*
+            }
+
+            impl ::core::default::Default for #class {
+                fn default() -> Self {
+                    Self { #( #field_ident: #field_default, )* reduction: #p::Reduction::Mean }
+                }
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            impl #class {
+                #[doc = #new_doc]
+                pub fn new(#( #field_ident: #field_ty ),*) -> ::core::result::Result<Self, #p::LossError> {
+                    let loss = Self { #( #field_ident, )* reduction: #p::Reduction::Mean };
+                    loss.validate()?;
+                    Ok(loss)
+                }
+
+                #(
+                    #[doc = #setter_docs]
+                    #[must_use]
+                    pub fn #field_ident(mut self, #field_ident: #field_ty) -> Self {
+                        self.#field_ident = #field_ident;
+                        self
+                    }
+                )*
+
+                /// Sets the reduction used by `forward` and the gradient methods.
+                #[must_use]
+                pub fn with_reduction(mut self, reduction: #p::Reduction) -> Self {
+                    self.reduction = reduction;
+                    self
+                }
+
+                /// Checks every parameter against its rule.
+                #[allow(unused_variables)]
+                pub fn validate(&self) -> ::core::result::Result<(), #p::LossError> {
+                    #( let #field_ident = self.#field_ident; )*
+                    #( #checks )*
+                    Ok(())
+                }
+
+                #[inline(always)]
+                fn __kernel<F: #p::Float>(&self) -> #kernel<F> {
+                    #kernel { #( #float_fields_f, )* #( #bool_fields, )* }
+                }
+
+                /// The loss of one element.
+                pub fn loss_at<F: #p::Float>(&self, y_true: F, y_pred: F) -> F {
+                    #p::ElementKernel::value(&self.__kernel::<F>(), y_true, y_pred)
+                }
+
+                /// The derivative of the loss of one element with respect to `y_pred`.
+                pub fn grad_at<F: #p::Float>(&self, y_true: F, y_pred: F) -> F {
+                    #p::ElementKernel::value_grad(&self.__kernel::<F>(), y_true, y_pred).1
+                }
+
+                /// The second derivative of the loss of one element with respect to `y_pred`.
+                pub fn hess_at<F: #p::Float>(&self, y_true: F, y_pred: F) -> F {
+                    #p::ElementKernel::grad_hess(&self.__kernel::<F>(), y_true, y_pred).1
+                }
+            }
+
+            impl #p::Loss for #class {
+                type Kernel<F: #p::Float> = #p::Elementwise<#kernel<F>>;
+
+                fn kernel<F: #p::Float>(&self) -> ::core::result::Result<Self::Kernel<F>, #p::LossError> {
+                    self.validate()?;
+                    Ok(#p::Elementwise(self.__kernel::<F>()))
+                }
+
+                fn name(&self) -> &'static str {
+                    #name
+                }
+
+                fn reduction(&self) -> #p::Reduction {
+                    self.reduction
+                }
+
+                fn spec(&self) -> ::std::string::String {
+                    #p::format_spec(#name, &[ #( #spec_values ),* ], self.reduction)
+                }
+            }
+
+            impl #p::FromParams for #class {
+                fn from_params(
+                    values: &[#p::ParamValue],
+                    reduction: #p::Reduction,
+                ) -> ::core::result::Result<Self, #p::LossError> {
+                    let mut loss = Self::default();
+                    #( #from_values )*
+                    loss.reduction = reduction;
+                    loss.validate()?;
+                    Ok(loss)
+                }
+            }
+
+            #(#user_docs)*
+            #[doc = ""]
+            #[doc = #fn_doc]
+            #vis fn #fn_ident<'a, 'b, F, D>(
+                y_true: impl #p::ndarray::AsArray<'a, F, D>,
+                y_pred: impl #p::ndarray::AsArray<'b, F, D>,
+            ) -> ::core::result::Result<#p::ndarray::Array<F, D::Smaller>, #p::LossError>
+            where
+                F: #p::Float,
+                D: #p::ndarray::Dimension,
+            {
+                <#class as #p::Loss>::per_sample(&<#class as ::core::default::Default>::default(), y_true, y_pred)
+            }
+
+            #p::inventory::submit! {
+                #p::Entry {
+                    name: #name,
+                    struct_name: #class_str,
+                    aliases: &[ #( #aliases ),* ],
+                    kind: #p::Kind::Elementwise,
+                    params: &[ #( #param_infos ),* ],
+                    doc: #user_doc_text,
+                    formula: #formula_text,
+                    location: ::core::concat!(::core::module_path!(), "::", #class_str, " at ", ::core::file!(), ":", ::core::line!()),
+                    make_f32: #p::make_dyn::<#class, f32>,
+                    make_f64: #p::make_dyn::<#class, f64>,
+                }
+            }
+        }
+    }
+
+    fn struct_doc(&self, formula: &Formula) -> String {
+        let mut doc = String::new();
+        doc.push_str(&format!(" # Formula\n\n Registered as `{}`", self.name));
+        if !self.attr.aliases.is_empty() {
+            let aliases: Vec<String> = self.attr.aliases.iter().map(|a| format!("`{}`", a.value())).collect();
+            doc.push_str(&format!(" (aliases {})", aliases.join(", ")));
+        }
+        doc.push_str(".");
+        if let Some(k) = &self.attr.keras {
+            doc.push_str(&format!(" Matches Keras `{}`.", k.value()));
+        }
+        if let Some(t) = &self.attr.pytorch {
+            doc.push_str(&format!(" Matches PyTorch `{}`.", t.value()));
+        }
+        doc.push_str(
+            " The loss of one element is below, with its derivative with respect to `y_pred` \
+             as derived by `#[loss]`; the per-sample loss is the mean over the last axis.\n\n```text\n",
+        );
+        doc.push_str(&formula.text);
+        doc.push_str("```\n");
+        if !self.loss.params.is_empty() {
+            doc.push_str("\n # Parameters\n\n");
+            for q in &self.loss.params {
+                let first_line = doc_text(&q.docs).lines().next().unwrap_or("").trim().to_string();
+                doc.push_str(&format!(" - `{}` (default `{}`", q.ident, default_text(q.default)));
+                if let Some(c) = &q.check {
+                    doc.push_str(&format!(", must satisfy `{}`", expr_text(c)));
+                }
+                doc.push(')');
+                if !first_line.is_empty() {
+                    doc.push_str(&format!(": {first_line}"));
+                }
+                doc.push('\n');
+            }
+        }
+        doc
+    }
+}
+
+/// The formula and its derivatives as text, for rustdoc and the registry.
+pub struct Formula {
+    pub text: String,
+}
+
+/// Names for derivative nodes of named bindings: `d_x` for the derivative of `x`, `d2_x` for
+/// its second derivative.
+fn derivative_names(lowered: &Lowered) -> HashMap<NodeId, String> {
+    let mut names = lowered.names.clone();
+    let mut pairs: Vec<(NodeId, NodeId)> = lowered
+        .graph
+        .derivative_of
+        .iter()
+        .map(|(&a, &b)| (a, b))
+        .collect();
+    pairs.sort();
+    for _ in 0..2 {
+        for &(of, d) in &pairs {
+            if names.contains_key(&d) || lowered.graph.const_value(d).is_some() {
+                continue;
+            }
+            if let Some(name) = names.get(&of) {
+                let new = if let Some(rest) = name.strip_prefix("d_") {
+                    format!("d2_{rest}")
+                } else if name.starts_with("d2_") {
+                    continue;
+                } else {
+                    format!("d_{name}")
+                };
+                names.insert(d, new);
+            }
+        }
+    }
+    names
+}
+
+fn default_tokens(default: ast::Default) -> TokenStream {
+    match default {
+        ast::Default::Float(v) => quote!(#v),
+        ast::Default::Bool(b) => quote!(#b),
+    }
+}
+
+fn default_text(default: ast::Default) -> String {
+    match default {
+        ast::Default::Float(v) => format!("{v:?}"),
+        ast::Default::Bool(b) => b.to_string(),
+    }
+}
+
+/// A short Rust expression as the user wrote it, with token spacing tidied.
+pub fn expr_text(expr: &syn::Expr) -> String {
+    let raw = quote!(#expr).to_string();
+    raw.replace(" . ", ".")
+}
+
+/// The text of doc attributes, one line per attribute.
+pub fn doc_text(docs: &[syn::Attribute]) -> String {
+    docs.iter()
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .map(|line| line.strip_prefix(' ').unwrap_or(&line).to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,31 @@
+//! What a `#[loss]` with errors still emits: the struct, the function form and the registry
+//! entry with the declared parameters, and a kernel that is never run (the crate does not
+//! compile). The user sees the errors in their loss, not a cascade from every place that
+//! names the loss.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::expand::{Expansion, Formula};
+
+pub fn stub(expansion: &Expansion) -> TokenStream {
+    let kernel = &expansion.kernel;
+    let common = expansion.common_items(&Formula {
+        text: String::new(),
+    });
+    quote! {
+        #[allow(unused_variables)]
+        impl<F: ::losses::__private::Float> ::losses::__private::ElementKernel<F> for #kernel<F> {
+            fn value(&self, y_true: F, y_pred: F) -> F {
+                ::core::unreachable!()
+            }
+            fn value_grad(&self, y_true: F, y_pred: F) -> (F, F) {
+                ::core::unreachable!()
+            }
+            fn grad_hess(&self, y_true: F, y_pred: F) -> (F, F) {
+                ::core::unreachable!()
+            }
+        }
+        #common
+    }
+}
