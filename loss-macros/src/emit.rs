@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 
@@ -30,6 +31,9 @@ pub struct Emitter<'a> {
     bindings: &'a Bindings<'a>,
     /// Nodes already computed in the current scope, and the local holding each.
     in_scope: HashMap<NodeId, Ident>,
+    /// Whether a node's value depends on `y_true` or `y_pred` (else it is the same for every
+    /// element).
+    on_data: Vec<bool>,
     used_names: HashSet<String>,
     counter: usize,
 }
@@ -40,10 +44,18 @@ impl<'a> Emitter<'a> {
             .into_iter()
             .map(String::from)
             .collect();
+        let mut on_data = Vec::with_capacity(graph.len());
+        for i in 0..graph.len() {
+            let node = graph.node(NodeId(i as u32));
+            let here = matches!(node, Node::YTrue | Node::YPred)
+                || node.children().any(|c| on_data[c.index()]);
+            on_data.push(here);
+        }
         Emitter {
             graph,
             bindings,
             in_scope: HashMap::new(),
+            on_data,
             used_names,
             counter: 0,
         }
@@ -55,13 +67,24 @@ impl<'a> Emitter<'a> {
     }
 
     fn block(&mut self, roots: &[NodeId]) -> (TokenStream, Vec<TokenStream>) {
-        let here = self.unconditional(roots);
+        let mut here: Vec<NodeId> = self.unconditional(roots).into_iter().collect();
+        // A single result computed last is the block's tail expression, not a `let` that is
+        // returned at once.
+        let tail = match (roots, here.last()) {
+            ([root], Some(&last)) if last == *root && !self.is_branch(last) => {
+                here.pop()
+            }
+            _ => None,
+        };
         let mut stmts = TokenStream::new();
         for id in here {
             let stmt = self.let_stmt(id);
             stmts.extend(stmt);
         }
-        let exprs = roots.iter().map(|&r| self.reference(r)).collect();
+        let exprs = match tail {
+            Some(id) => vec![self.operation(self.graph.node(id), self.graph.span(id))],
+            None => roots.iter().map(|&r| self.reference(r)).collect(),
+        };
         (stmts, exprs)
     }
 
@@ -99,7 +122,10 @@ impl<'a> Emitter<'a> {
             return;
         }
         match self.graph.node(id) {
-            Node::Select(c, _, _) => self.visit_unconditional(c, here),
+            // A choice between formulas for every element (on parameters only) is a branch:
+            // compute only the side taken. A choice per element is a select: both sides are
+            // computed, which keeps the loop branch-free and vectorizable.
+            Node::Select(c, _, _) if !self.on_data[c.index()] => self.visit_unconditional(c, here),
             node => {
                 for child in node.children() {
                     self.visit_unconditional(child, here);
@@ -108,17 +134,19 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Every non-leaf node `id` depends on that is not yet computed (through all branches).
-    fn closure(&self, id: NodeId, here: &BTreeSet<NodeId>) -> HashSet<NodeId> {
-        let mut seen = HashSet::new();
-        let mut stack = vec![id];
-        while let Some(n) = stack.pop() {
-            if self.is_leaf(n) || self.in_scope.contains_key(&n) || here.contains(&n) || !seen.insert(n) {
-                continue;
-            }
-            stack.extend(self.graph.node(n).children());
-        }
-        seen
+    /// The nodes `id` needs unconditionally that are not yet computed (not looking into the
+    /// branches of nested `if`s: hoisting what only some paths need would compute it on
+    /// every path).
+    fn closure(&self, id: NodeId, here: &BTreeSet<NodeId>) -> BTreeSet<NodeId> {
+        let mut needed = BTreeSet::new();
+        self.visit_unconditional(id, &mut needed);
+        needed.retain(|n| !here.contains(n));
+        needed
+    }
+
+    /// A select on parameters only, emitted as a real branch with its own scopes.
+    fn is_branch(&self, id: NodeId) -> bool {
+        matches!(self.graph.node(id), Node::Select(c, _, _) if !self.on_data[c.index()])
     }
 
     fn is_leaf(&self, id: NodeId) -> bool {
@@ -154,7 +182,7 @@ impl<'a> Emitter<'a> {
     fn let_stmt(&mut self, id: NodeId) -> TokenStream {
         let span = self.graph.span(id);
         let value = match self.graph.node(id) {
-            Node::Select(c, a, b) => {
+            Node::Select(c, a, b) if !self.on_data[c.index()] => {
                 let cond = self.reference(c);
                 let (then_stmts, then_expr) = self.scoped_block(a);
                 let (else_stmts, else_expr) = self.scoped_block(b);
@@ -267,6 +295,10 @@ impl<'a> Emitter<'a> {
             Node::Not(a) => {
                 let a = self.reference(a);
                 quote_spanned!(span=> !#a)
+            }
+            Node::Select(c, a, b) => {
+                let (c, a, b) = (self.reference(c), self.reference(a), self.reference(b));
+                quote_spanned!(span=> if #c { #a } else { #b })
             }
             leaf => unreachable!("leaf {leaf:?} is never bound to a local"),
         }

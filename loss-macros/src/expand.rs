@@ -87,22 +87,12 @@ impl<'a> Expansion<'a> {
         let value = lowered.value;
         let grad = lowered.graph.derivative(value);
         let hess = lowered.graph.derivative(grad);
-        let names = derivative_names(&lowered);
-
+        let mut names = derivative_names(&lowered);
         let (float_params, bool_params) = self.param_idents();
-        let bindings = Bindings {
-            params: &float_params,
-            bool_params: &bool_params,
-            externs: &lowered.externs,
-            names: &names,
-        };
-        let body = |roots: &[NodeId]| {
-            let (stmts, exprs) = Emitter::new(&lowered.graph, &bindings).program(roots);
-            quote!(#stmts (#(#exprs),*))
-        };
-        let value_body = body(&[value]);
-        let value_grad_body = body(&[value, grad]);
-        let grad_hess_body = body(&[grad, hess]);
+        let bindings_of = (float_params, bool_params);
+        let value_body = specialized_body(&mut lowered, &mut names, &[value], &bindings_of, 0);
+        let value_grad_body = specialized_body(&mut lowered, &mut names, &[value, grad], &bindings_of, 0);
+        let grad_hess_body = specialized_body(&mut lowered, &mut names, &[grad, hess], &bindings_of, 0);
 
         let formula = crate::docs::formula(&lowered, &names, value, grad, &self.param_names());
         let kernel_impl = self.kernel_impl(value_body, value_grad_body, grad_hess_body);
@@ -449,6 +439,48 @@ impl<'a> Expansion<'a> {
     }
 }
 
+/// Bool parameters beyond this many are tested per element instead of once per call (the
+/// code size doubles with each one specialized).
+const MAX_SPECIALIZED: usize = 3;
+
+/// The body of a kernel method computing `roots`: one branch-free variant per combination of
+/// the bool parameters it reads, chosen once per call by `if self.<flag>`.
+fn specialized_body(
+    lowered: &mut Lowered,
+    names: &mut HashMap<NodeId, String>,
+    roots: &[NodeId],
+    params: &(Vec<Ident>, Vec<Ident>),
+    depth: usize,
+) -> TokenStream {
+    let (float_params, bool_params) = params;
+    let flag = lowered.graph.bool_params_used(roots).first().copied();
+    let Some(flag) = flag.filter(|_| depth < MAX_SPECIALIZED) else {
+        let bindings = Bindings {
+            params: float_params,
+            bool_params,
+            externs: &lowered.externs,
+            names,
+        };
+        let (stmts, exprs) = Emitter::new(&lowered.graph, &bindings).program(roots);
+        return quote!(#stmts (#(#exprs),*));
+    };
+    let mut arms = Vec::new();
+    for value in [true, false] {
+        let (specialized, copies) = lowered.graph.specialize(roots, flag, value);
+        for (old, new) in copies {
+            if let Some(name) = names.get(&old).cloned() {
+                names.entry(new).or_insert(name);
+            }
+        }
+        arms.push(specialized_body(lowered, names, &specialized, params, depth + 1));
+    }
+    let ident = &bool_params[flag as usize];
+    let (on, off) = (&arms[0], &arms[1]);
+    quote! {
+        if self.#ident { #on } else { #off }
+    }
+}
+
 /// The formula and its derivatives as text, for rustdoc and the registry.
 pub struct Formula {
     pub text: String,
@@ -518,4 +550,89 @@ pub fn doc_text(docs: &[syn::Attribute]) -> String {
         .map(|line| line.strip_prefix(' ').unwrap_or(&line).to_string())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    /// The body of one generated kernel method, as text.
+    fn method_body(expanded: &str, method: &str) -> String {
+        let start = expanded
+            .find(&format!("fn {method} ("))
+            .unwrap_or_else(|| panic!("no method {method} in {expanded}"));
+        let rest = &expanded[start..];
+        let end = rest[1..].find("# [inline").map_or(rest.len(), |e| e + 1);
+        rest[..end].to_string()
+    }
+
+    pub(super) fn focal() -> String {
+        super::loss(
+            quote!(),
+            quote! {
+                fn focal(
+                    y_true: f64,
+                    y_pred: f64,
+                    #[default(false)] apply_class_balancing: bool,
+                    #[default(0.25)] alpha: f64,
+                    #[default(2.0)] gamma: f64,
+                    #[default(false)] from_logits: bool,
+                ) -> f64 {
+                    let p = if from_logits { sigmoid(y_pred) } else { y_pred };
+                    let p_clipped = clip(p, EPSILON, 1.0 - EPSILON);
+                    let bce = -(y_true * p_clipped.ln() + (1.0 - y_true) * (1.0 - p_clipped).ln());
+                    let p_t = y_true * p + (1.0 - y_true) * (1.0 - p);
+                    let focal_bce = (1.0 - p_t).powf(gamma) * bce;
+                    if apply_class_balancing {
+                        (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal_bce
+                    } else {
+                        focal_bce
+                    }
+                }
+            },
+        )
+        .to_string()
+    }
+
+    #[test]
+    fn fused_value_and_gradient_shares_the_forward_pass() {
+        let expanded = focal();
+        assert!(!expanded.contains("compile_error"), "{expanded}");
+        let value = method_body(&expanded, "value");
+        let value_grad = method_body(&expanded, "value_grad");
+        let count = |s: &str, pat: &str| s.matches(pat).count();
+        // The forward pass takes two logarithms; the derivative of ln needs none, so the
+        // fused pass must not take more than the forward pass does.
+        // Each method has one branch-free variant per setting of its two bool parameters.
+        let variants = 4;
+        assert_eq!(count(&value, ". ln ()"), 2 * variants, "{value}");
+        assert_eq!(count(&value_grad, ". ln ()"), 2 * variants, "{value_grad}");
+        // One powf for the focal factor, one for its derivative (exponent gamma - 1).
+        assert_eq!(count(&value, ". powf ("), variants, "{value}");
+        assert_eq!(count(&value_grad, ". powf ("), 2 * variants, "{value_grad}");
+        // One sigmoid, shared by the value and the gradient, in the two from_logits variants.
+        assert_eq!(count(&value_grad, ". sigmoid ()"), 2, "{value_grad}");
+    }
+
+    #[test]
+    fn intermediates_keep_the_users_names() {
+        let expanded = focal();
+        let value_grad = method_body(&expanded, "value_grad");
+        for name in ["let p_clipped", "let bce", "let p_t", "let focal_bce", "let d_bce"] {
+            assert!(value_grad.contains(name), "{name} missing in {value_grad}");
+        }
+    }
+}
+#[cfg(test)]
+fn tests_focal_for_dump() -> String {
+    tests::focal()
+}
+#[cfg(test)]
+mod dump {
+    #[test]
+    #[ignore]
+    fn dump_focal() {
+        let s = super::tests_focal_for_dump();
+        std::fs::write("/tmp/focal.rs", s).unwrap();
+    }
 }

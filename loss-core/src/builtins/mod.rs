@@ -1,1 +1,10 @@
-//! The built-in losses, each declared with `#[loss]`.
+//! The built-in losses, each declared with `#[loss]`: the macro's first users.
+//!
+//! Numerics follow Keras 3 (clipping probabilities to `[EPSILON, 1 - EPSILON]` where Keras
+//! does); the PyTorch names resolve through registry aliases.
+
+mod classification;
+mod regression;
+
+pub use classification::*;
+pub use regression::*;

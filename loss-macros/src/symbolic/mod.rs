@@ -14,6 +14,7 @@ pub mod diff;
 pub mod eval;
 pub mod ir;
 pub mod simplify;
+pub mod specialize;
 pub mod text;
 
 pub use eval::{Env, eval, eval_bool, eval_dual2};

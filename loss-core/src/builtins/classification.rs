@@ -1,0 +1,75 @@
+//! Binary classification losses.
+
+use crate::loss;
+
+/// Binary cross-entropy between labels in `[0, 1]` and predicted probabilities (or logits
+/// with `from_logits`).
+///
+/// Probabilities are clipped to `[EPSILON, 1 - EPSILON]` as in Keras, so the gradient is 0
+/// where a prediction lies outside that range. With `from_logits` the loss is computed with
+/// `log_sigmoid`, which stays finite (and its gradient exact) for any logit.
+#[loss(
+    alias = "bce",
+    alias = "BCELoss",
+    keras = "keras.losses.BinaryCrossentropy",
+    pytorch = "torch.nn.BCELoss"
+)]
+pub fn binary_crossentropy(
+    y_true: f64,
+    y_pred: f64,
+    /// Whether `y_pred` holds logits instead of probabilities.
+    #[default(false)]
+    from_logits: bool,
+    /// Labels are squeezed towards 0.5: `y * (1 - label_smoothing) + 0.5 * label_smoothing`.
+    #[default(0.0)]
+    #[check(label_smoothing >= 0.0 && label_smoothing <= 1.0)]
+    label_smoothing: f64,
+) -> f64 {
+    let y = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing;
+    if from_logits {
+        -(y * log_sigmoid(y_pred) + (1.0 - y) * log_sigmoid(-y_pred))
+    } else {
+        let p = clip(y_pred, EPSILON, 1.0 - EPSILON);
+        -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
+    }
+}
+
+/// Binary focal cross-entropy (Lin et al., 2017): the cross-entropy scaled by
+/// `(1 - p_t)^gamma`, which down-weights easy examples, optionally balanced by `alpha`.
+#[loss(
+    keras = "keras.losses.BinaryFocalCrossentropy"
+)]
+pub fn binary_focal_crossentropy(
+    y_true: f64,
+    y_pred: f64,
+    /// Whether to weight positives by `alpha` and negatives by `1 - alpha`.
+    #[default(false)]
+    apply_class_balancing: bool,
+    /// The weight of the positive class when `apply_class_balancing`.
+    #[default(0.25)]
+    #[check(alpha >= 0.0 && alpha <= 1.0)]
+    alpha: f64,
+    /// The focusing parameter: 0 gives the plain cross-entropy.
+    #[default(2.0)]
+    #[check(gamma >= 0.0)]
+    gamma: f64,
+    /// Whether `y_pred` holds logits instead of probabilities.
+    #[default(false)]
+    from_logits: bool,
+    /// Labels are squeezed towards 0.5: `y * (1 - label_smoothing) + 0.5 * label_smoothing`.
+    #[default(0.0)]
+    #[check(label_smoothing >= 0.0 && label_smoothing <= 1.0)]
+    label_smoothing: f64,
+) -> f64 {
+    let y = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing;
+    let p = if from_logits { sigmoid(y_pred) } else { y_pred };
+    let p_clipped = clip(p, EPSILON, 1.0 - EPSILON);
+    let bce = -(y * p_clipped.ln() + (1.0 - y) * (1.0 - p_clipped).ln());
+    let p_t = y * p + (1.0 - y) * (1.0 - p);
+    let focal_bce = (1.0 - p_t).powf(gamma) * bce;
+    if apply_class_balancing {
+        (y * alpha + (1.0 - y) * (1.0 - alpha)) * focal_bce
+    } else {
+        focal_bce
+    }
+}
