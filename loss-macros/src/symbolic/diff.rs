@@ -44,8 +44,7 @@ impl Graph {
         let mut seen = HashSet::new();
         let mut stack = vec![id];
         while let Some(n) = stack.pop() {
-            if !self.depends_on_pred(n) || self.derivative_of.contains_key(&n) || !seen.insert(n)
-            {
+            if !self.depends_on_pred(n) || self.derivative_of.contains_key(&n) || !seen.insert(n) {
                 continue;
             }
             todo.push(n);

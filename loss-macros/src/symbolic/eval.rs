@@ -203,7 +203,11 @@ fn tie(a: Dual2, b: Dual2, v: f64) -> Dual2 {
 fn dual1(op: Op1, x: Dual2) -> Dual2 {
     let v = x.v;
     match op {
-        Op1::Neg => Dual2 { v: -v, d: -x.d, dd: -x.dd },
+        Op1::Neg => Dual2 {
+            v: -v,
+            d: -x.d,
+            dd: -x.dd,
+        },
         Op1::Ln => x.chain(v.ln(), 1.0 / v, -1.0 / (v * v)),
         Op1::Exp => {
             let e = v.exp();
@@ -264,8 +268,16 @@ fn dual1(op: Op1, x: Dual2) -> Dual2 {
 fn dual2(op: Op2, a: Dual2, b: Dual2) -> Dual2 {
     let (x, y) = (a.v, b.v);
     match op {
-        Op2::Add => Dual2 { v: x + y, d: a.d + b.d, dd: a.dd + b.dd },
-        Op2::Sub => Dual2 { v: x - y, d: a.d - b.d, dd: a.dd - b.dd },
+        Op2::Add => Dual2 {
+            v: x + y,
+            d: a.d + b.d,
+            dd: a.dd + b.dd,
+        },
+        Op2::Sub => Dual2 {
+            v: x - y,
+            d: a.d - b.d,
+            dd: a.dd - b.dd,
+        },
         Op2::Mul => a.chain2(b, x * y, [y, x, 0.0, 1.0, 0.0]),
         Op2::Div => {
             let r = 1.0 / y;
@@ -280,7 +292,11 @@ fn dual2(op: Op2, a: Dual2, b: Dual2) -> Dual2 {
                 (0.0, 0.0, 0.0)
             } else {
                 let p1 = x.powf(y - 1.0);
-                (y * p1, y * (y - 1.0) * x.powf(y - 2.0), p1 * (1.0 + y * x.ln()))
+                (
+                    y * p1,
+                    y * (y - 1.0) * x.powf(y - 2.0),
+                    p1 * (1.0 + y * x.ln()),
+                )
             };
             let fy = xlogy(f, x);
             let fyy = f * x.ln() * x.ln();
@@ -315,13 +331,23 @@ pub fn eval_dual2(g: &Graph, id: NodeId, env: &Env) -> (f64, f64, f64) {
         match g.node(n) {
             Node::Const(bits) => v[i] = c(f64::from_bits(bits)),
             Node::YTrue => v[i] = c(env.y_true),
-            Node::YPred => v[i] = Dual2 { v: env.y_pred, d: 1.0, dd: 0.0 },
+            Node::YPred => {
+                v[i] = Dual2 {
+                    v: env.y_pred,
+                    d: 1.0,
+                    dd: 0.0,
+                }
+            }
             Node::Param(k) => v[i] = c(env.params[k as usize]),
             Node::Extern(k) => v[i] = c(env.externs[k as usize]),
             Node::Unary(op, a) => v[i] = dual1(op, v[a.index()]),
             Node::Binary(op, x, y) => v[i] = dual2(op, v[x.index()], v[y.index()]),
             Node::Select(cond, x, y) => {
-                v[i] = if b[cond.index()] { v[x.index()] } else { v[y.index()] }
+                v[i] = if b[cond.index()] {
+                    v[x.index()]
+                } else {
+                    v[y.index()]
+                }
             }
             Node::BoolConst(t) => b[i] = t,
             Node::BoolParam(k) => b[i] = env.bool_params[k as usize],

@@ -116,10 +116,9 @@ impl Node {
     pub fn children(&self) -> impl Iterator<Item = NodeId> {
         let (a, b, c) = match *self {
             Node::Unary(_, a) | Node::Not(a) => (Some(a), None, None),
-            Node::Binary(_, a, b)
-            | Node::Compare(_, a, b)
-            | Node::And(a, b)
-            | Node::Or(a, b) => (Some(a), Some(b), None),
+            Node::Binary(_, a, b) | Node::Compare(_, a, b) | Node::And(a, b) | Node::Or(a, b) => {
+                (Some(a), Some(b), None)
+            }
             Node::Select(c, a, b) => (Some(c), Some(a), Some(b)),
             _ => (None, None, None),
         };

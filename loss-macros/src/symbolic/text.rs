@@ -59,7 +59,11 @@ impl Printer<'_> {
     /// `id` as an operand that needs binding strength at least `min`.
     fn operand(&self, id: NodeId, min: u8) -> String {
         let (text, prec) = self.named_or_expr(id);
-        if prec < min { format!("({text})") } else { text }
+        if prec < min {
+            format!("({text})")
+        } else {
+            text
+        }
     }
 
     fn named_or_expr(&self, id: NodeId) -> (String, u8) {
@@ -113,7 +117,8 @@ impl Printer<'_> {
     fn logic(&self, id: NodeId, op: &str, a: NodeId, b: NodeId) -> String {
         let same = |x: NodeId| {
             !self.named.contains_key(&x)
-                && std::mem::discriminant(&self.g.node(x)) == std::mem::discriminant(&self.g.node(id))
+                && std::mem::discriminant(&self.g.node(x))
+                    == std::mem::discriminant(&self.g.node(id))
         };
         let side = |x: NodeId| {
             if same(x) {
