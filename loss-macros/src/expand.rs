@@ -273,6 +273,7 @@ impl<'a> Expansion<'a> {
             #vis struct #kernel<F> {
                 #( #kernel_fields_f, )*
                 #( #kernel_fields_b, )*
+                __float: ::core::marker::PhantomData<F>,
             }
 
             impl ::core::default::Default for #class {
@@ -316,7 +317,11 @@ impl<'a> Expansion<'a> {
 
                 #[inline(always)]
                 fn __kernel<F: #p::Float>(&self) -> #kernel<F> {
-                    #kernel { #( #float_fields_f, )* #( #bool_fields, )* }
+                    #kernel {
+                        #( #float_fields_f, )*
+                        #( #bool_fields, )*
+                        __float: ::core::marker::PhantomData,
+                    }
                 }
 
                 /// The loss of one element.
