@@ -83,6 +83,7 @@ pub fn lower(cx: &Ctxt, loss: &LossFn) -> Option<Lowered> {
         extern_index: HashMap::new(),
         float_params: Vec::new(),
         bool_params: Vec::new(),
+        poisoned: Vec::new(),
     };
     for p in &loss.params {
         let name = p.ident.to_string();
@@ -132,6 +133,8 @@ struct Lowerer<'a> {
     extern_index: HashMap<String, u16>,
     float_params: Vec<String>,
     bool_params: Vec<String>,
+    /// Names of `let`s that failed (already reported): their uses report nothing more.
+    poisoned: Vec<String>,
 }
 
 impl Lowerer<'_> {
@@ -228,7 +231,16 @@ impl Lowerer<'_> {
         if ok { result } else { None }
     }
 
+    /// A `let`. When it fails, its names are poisoned so their uses do not report again.
     fn local(&mut self, local: &syn::Local) -> Option<()> {
+        let result = self.local_binding(local);
+        if result.is_none() {
+            pattern_names(&local.pat, &mut self.poisoned);
+        }
+        result
+    }
+
+    fn local_binding(&mut self, local: &syn::Local) -> Option<()> {
         let (pat, ty) = match &local.pat {
             Pat::Type(t) => (&*t.pat, Some(&t.ty)),
             p => (p, None),
@@ -238,11 +250,11 @@ impl Lowerer<'_> {
             return None;
         };
         if let Some(m) = &ident.mutability {
+            // Reported, then bound as if immutable, so the rest of the body is still checked.
             self.cx.error_at(
                 m,
                 "bindings in a loss are immutable: remove `mut` and bind a new name instead",
             );
-            return None;
         }
         if ident.by_ref.is_some() || ident.subpat.is_some() {
             self.cx.error_at(ident, "a `let` in a loss binds one name (no patterns)");
@@ -406,6 +418,9 @@ impl Lowerer<'_> {
             }
             if name == "EPSILON" {
                 return Some(self.graph.constant(EPSILON, span));
+            }
+            if self.poisoned.contains(&name) {
+                return None;
             }
             if !is_constant_name(&name) {
                 let mut candidates = self.visible_names();
@@ -616,6 +631,11 @@ impl Lowerer<'_> {
                 let y = self.float(args[1]);
                 Some(self.graph.binary(Op2::Xlogy, x?, y?, span))
             }
+            _ if self.poisoned.contains(&name) => None,
+            _ if self.lookup(&name).is_some() => self.error(
+                ident,
+                format!("`{name}` is a value, not a function: functions cannot be defined inside a loss body"),
+            ),
             _ => {
                 let hint = if all_method_names().any(|m| m == name) {
                     format!("; `{name}` is a method here: write `x.{name}(..)`")
@@ -642,6 +662,21 @@ fn is_constant_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The names a `let` pattern would bind.
+fn pattern_names(pat: &Pat, out: &mut Vec<String>) {
+    match pat {
+        Pat::Ident(p) => out.push(p.ident.to_string()),
+        Pat::Type(p) => pattern_names(&p.pat, out),
+        Pat::Paren(p) => pattern_names(&p.pat, out),
+        Pat::Reference(p) => pattern_names(&p.pat, out),
+        Pat::Tuple(p) => p.elems.iter().for_each(|e| pattern_names(e, out)),
+        Pat::TupleStruct(p) => p.elems.iter().for_each(|e| pattern_names(e, out)),
+        Pat::Slice(p) => p.elems.iter().for_each(|e| pattern_names(e, out)),
+        Pat::Struct(p) => p.fields.iter().for_each(|f| pattern_names(&f.pat, out)),
+        _ => {}
+    }
 }
 
 fn integer_literal(expr: &Expr) -> Option<i32> {
