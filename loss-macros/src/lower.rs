@@ -108,10 +108,12 @@ pub fn lower(cx: &Ctxt, loss: &LossFn) -> Option<Lowered> {
     lowerer.bind("y_pred".into(), y_pred);
 
     let value = lowerer.block(&loss.body)?;
-    let value = lowerer.expect_float(value, loss.body.span())?;
+    // Errors about the value point at the final expression, not the whole body.
+    let at = value_tokens(&loss.body);
+    let value = lowerer.expect_float(value, &at)?;
     if !lowerer.graph.depends_on_pred(value) {
-        cx.error_span(
-            loss.body.span(),
+        cx.error_at(
+            &at,
             "this loss does not depend on `y_pred`: its gradient would be zero everywhere",
         );
         return None;
@@ -201,26 +203,33 @@ impl Lowerer<'_> {
                     }
                 }
                 Stmt::Expr(expr, None) if last => result = self.expr(expr),
-                Stmt::Expr(expr, semi) => {
-                    let message = if last {
-                        "remove the `;`: the last expression of a loss body is its value"
-                    } else {
-                        "a statement here has no effect: a loss body is `let` bindings and one final expression"
-                    };
-                    match semi {
-                        Some(semi) if last => self.cx.error_at(semi, message),
-                        _ => self.cx.error_at(expr, message),
-                    }
+                Stmt::Expr(_, Some(semi)) if last => {
+                    self.cx.error_at(
+                        semi,
+                        "remove the `;`: the last expression of a loss body is its value",
+                    );
                     return None;
+                }
+                Stmt::Expr(expr, _) => {
+                    // Lowered first, so that a loop, an assignment or an early `return` gets
+                    // its own message; what lowers fine has no effect here.
+                    if self.expr(expr).is_some() {
+                        self.cx.error_at(
+                            expr,
+                            "a statement here has no effect: a loss body is `let` bindings and one final expression",
+                        );
+                    }
+                    ok = false;
                 }
                 Stmt::Item(item) => {
                     return self.error(item, "items cannot be declared inside a loss body");
                 }
                 Stmt::Macro(m) => {
-                    return self.error(
+                    self.cx.error_at(
                         &m.mac,
                         "macros are not part of the loss language: the macro cannot see what they expand to",
                     );
+                    ok = false;
                 }
             }
         }
@@ -289,9 +298,9 @@ impl Lowerer<'_> {
         Some(())
     }
 
-    fn expect_float(&self, id: NodeId, span: Span) -> Option<NodeId> {
+    fn expect_float(&self, id: NodeId, at: impl ToTokens) -> Option<NodeId> {
         if self.graph.is_bool(id) {
-            self.cx.error_span(span, "expected a number, found a condition");
+            self.cx.error_at(at, "expected a number, found a condition: a loss returns `f64`");
             None
         } else {
             Some(id)
@@ -342,7 +351,7 @@ impl Lowerer<'_> {
             Expr::Call(c) => self.call(c),
             Expr::ForLoop(f) => self.error(
                 f.for_token,
-                "`for` loops are not part of the loss language: write the loss of one element; the macro applies it to every element (use `Row` and `sum(..)` to reduce over the last axis)",
+                "`for` loops are not part of the loss language: write the loss of one element, and the macro applies it to every element",
             ),
             Expr::While(w) => self.error(
                 w.while_token,
@@ -503,6 +512,12 @@ impl Lowerer<'_> {
         let cond = self.condition(&i.cond);
         let then = self.block(&i.then_branch);
         let Some((_, else_branch)) = &i.else_branch else {
+            if let Some(Stmt::Expr(Expr::Return(ret), _)) = i.then_branch.stmts.last() {
+                return self.error(
+                    ret,
+                    "an early `return` is not part of the loss language: a loss is one formula, so write `if .. { <this value> } else { <the rest of the body> }`",
+                );
+            }
             return self.error(
                 i.if_token,
                 "an `if` in a loss needs an `else`: the loss has a value in every case",
@@ -662,6 +677,18 @@ fn is_constant_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The final expression of a body: its value.
+fn value_tokens(block: &Block) -> TokenStream {
+    match block.stmts.last() {
+        Some(Stmt::Expr(Expr::Return(ret), _)) => match &ret.expr {
+            Some(e) => e.to_token_stream(),
+            None => ret.to_token_stream(),
+        },
+        Some(Stmt::Expr(e, _)) => e.to_token_stream(),
+        _ => block.to_token_stream(),
+    }
 }
 
 /// The names a `let` pattern would bind.
