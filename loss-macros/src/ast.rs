@@ -223,6 +223,8 @@ impl Param {
                 ident,
                 format!("`{name}` is reserved: the generated loss has a method of that name; rename the parameter"),
             );
+            // Dropped: a field or setter of that name would clash inside the generated code.
+            return None;
         }
         let ty_kind = if is_named(ty, "f64") {
             ParamType::Float
@@ -233,10 +235,12 @@ impl Param {
             return None;
         };
         let mut default = None;
+        let mut has_default_attr = false;
         let mut check = None;
         let mut docs = Vec::new();
         for attr in attrs {
             if attr.path().is_ident("default") {
+                has_default_attr = true;
                 match attr.parse_args::<Expr>() {
                     Ok(expr) => default = literal_default(cx, &expr, ty_kind),
                     Err(e) => cx.syn_error(e),
@@ -258,16 +262,27 @@ impl Param {
                 );
             }
         }
-        let Some(default) = default else {
-            let example = match ty_kind {
-                ParamType::Float => "#[default(1.0)]",
-                ParamType::Bool => "#[default(false)]",
-            };
-            cx.error_at(
-                ident,
-                format!("parameter `{name}` needs a default value: write `{example} {name}: ..`"),
-            );
-            return None;
+        let placeholder = match ty_kind {
+            ParamType::Float => Default::Float(0.0),
+            ParamType::Bool => Default::Bool(false),
+        };
+        let default = match default {
+            Some(d) => d,
+            // An invalid `#[default(..)]` has been reported already.
+            None if has_default_attr => placeholder,
+            None => {
+                let example = match ty_kind {
+                    ParamType::Float => "#[default(1.0)]",
+                    ParamType::Bool => "#[default(false)]",
+                };
+                cx.error_at(
+                    ident,
+                    format!("parameter `{name}` needs a default value: write `{example} {name}: ..`"),
+                );
+                // Kept with a placeholder (the crate does not compile anyway), so that the
+                // struct still has the field and uses of its setter do not fail as well.
+                placeholder
+            }
         };
         Some(Param {
             ident: ident.clone(),
