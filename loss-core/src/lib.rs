@@ -6,6 +6,7 @@
 extern crate self as losses;
 
 mod dyn_loss;
+mod engine;
 mod entry;
 mod error;
 mod float;
@@ -15,6 +16,9 @@ mod loss;
 mod reduction;
 mod registry;
 mod spec;
+mod sum;
+#[cfg(test)]
+mod testing;
 
 pub mod builtins;
 
@@ -26,7 +30,9 @@ pub use functions::{EPSILON, clip, log_sigmoid, sigmoid, softplus, xlogy};
 pub use kernel::{ElementKernel, Elementwise, LossKernel};
 pub use loss::Loss;
 pub use reduction::Reduction;
-pub use registry::{from_spec, get, registry, Registry, RegistryEntry};
+pub use registry::{Conflict, Registry, RegistryEntry, from_spec, get, registry};
+pub use spec::format_spec;
+pub use sum::PairwiseSum;
 
 pub use builtins::*;
 pub use loss_macros::loss;
@@ -46,7 +52,7 @@ pub mod __private {
     pub use crate::entry::make_dyn;
     pub use crate::{
         ElementKernel, Elementwise, Entry, Float, FromParams, Kind, Loss, LossError, LossKernel,
-        ParamInfo, ParamValue, Reduction,
+        PairwiseSum, ParamInfo, ParamValue, Reduction, format_spec,
     };
     pub use inventory;
     pub use ndarray;
