@@ -231,7 +231,10 @@ impl Param {
         } else if is_named(ty, "bool") {
             ParamType::Bool
         } else {
-            cx.error_at(ty, "a loss parameter is `f64` or `bool`");
+            cx.error_at(
+                ty,
+                format!("a loss parameter is `f64` or `bool`: write `{name}: f64` (the macro makes it generic over the float type)"),
+            );
             return None;
         };
         let mut default = None;
