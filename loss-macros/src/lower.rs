@@ -310,7 +310,10 @@ impl Lowerer<'_> {
     fn float(&mut self, expr: &Expr) -> Option<NodeId> {
         let id = self.expr(expr)?;
         if self.graph.is_bool(id) {
-            return self.error(expr, "expected a number, found a condition");
+            return self.error(
+                expr,
+                "expected a number, found a condition: choose between numbers with `if <condition> { a } else { b }`",
+            );
         }
         Some(id)
     }
