@@ -587,6 +587,8 @@ impl Lowerer<'_> {
                 let hint = match name.as_str() {
                     "log" | "log10" | "log2" => "; write `x.ln() / B.ln()` with the base's logarithm, or `x.ln()`".to_string(),
                     "powf32" | "pow" => "; did you mean `powf`?".to_string(),
+                    "log1p" => "; did you mean `ln_1p`?".to_string(),
+                    "expm1" => "; did you mean `exp_m1`?".to_string(),
                     _ if all_function_names().any(|f| f == name) => {
                         format!("; `{name}` is a function here: write `{name}(x, ..)`")
                     }
