@@ -73,3 +73,44 @@ pub fn binary_focal_crossentropy(
         focal_bce
     }
 }
+
+/// Hinge loss: `max(1 - y y_pred, 0)` for labels `y` in `{-1, 1}`.
+///
+/// Labels 0 are read as -1, so 0/1 labels work as in Keras. (Keras decides this per batch:
+/// when every label is 0 or 1 it maps 0 -> -1 and 1 -> 1; here each 0 is mapped, which
+/// differs only for batches mixing 0 with labels other than 1.) At the margin the gradient is
+/// 0; the second derivative is zero everywhere.
+#[loss(keras = "keras.losses.Hinge")]
+pub fn hinge(y_true: f64, y_pred: f64) -> f64 {
+    let y = if y_true == 0.0 { -1.0 } else { y_true };
+    (1.0 - y * y_pred).max(0.0)
+}
+
+/// Squared hinge loss: `max(1 - y y_pred, 0)^2`, labels as in [`Hinge`].
+#[loss(keras = "keras.losses.SquaredHinge")]
+pub fn squared_hinge(y_true: f64, y_pred: f64) -> f64 {
+    let y = if y_true == 0.0 { -1.0 } else { y_true };
+    (1.0 - y * y_pred).max(0.0).powi(2)
+}
+
+/// PyTorch's soft margin loss: `ln(1 + exp(-y y_pred))` for labels in `{-1, 1}`, computed as
+/// `softplus(-y y_pred)` so it stays finite for any margin.
+#[loss(alias = "SoftMarginLoss", pytorch = "torch.nn.SoftMarginLoss")]
+pub fn soft_margin(y_true: f64, y_pred: f64) -> f64 {
+    softplus(-y_true * y_pred)
+}
+
+/// PyTorch's `BCEWithLogitsLoss` with a scalar `pos_weight`:
+/// `-(pos_weight y log_sigmoid(x) + (1 - y) log_sigmoid(-x))` for logits `x`, finite (and with
+/// an exact gradient) for any logit.
+#[loss(alias = "BCEWithLogitsLoss", pytorch = "torch.nn.BCEWithLogitsLoss")]
+pub fn bce_with_logits(
+    y_true: f64,
+    y_pred: f64,
+    /// The weight of positive examples.
+    #[default(1.0)]
+    #[check(pos_weight >= 0.0)]
+    pos_weight: f64,
+) -> f64 {
+    -(pos_weight * y_true * log_sigmoid(y_pred) + (1.0 - y_true) * log_sigmoid(-y_pred))
+}
