@@ -615,15 +615,16 @@ mod tests {
         // One powf for the focal factor, one for its derivative (exponent gamma - 1).
         assert_eq!(count(&value, ". powf ("), variants, "{value}");
         assert_eq!(count(&value_grad, ". powf ("), 2 * variants, "{value_grad}");
-        // One sigmoid, shared by the value and the gradient, in the two from_logits variants.
-        assert_eq!(count(&value_grad, ". sigmoid ()"), 2, "{value_grad}");
+        // sigmoid(y_pred), shared by the value and the gradient, and sigmoid(-y_pred) for the
+        // derivative, in each of the two from_logits variants.
+        assert_eq!(count(&value_grad, ". sigmoid ()"), 4, "{value_grad}");
     }
 
     #[test]
     fn intermediates_keep_the_users_names() {
         let expanded = focal();
         let value_grad = method_body(&expanded, "value_grad");
-        for name in ["let p_clipped", "let bce", "let p_t", "let focal_bce", "let d_bce"] {
+        for name in ["let p_clipped", "let p_t", "let d_p_clipped", "let d_p_t", "let d_p ="] {
             assert!(value_grad.contains(name), "{name} missing in {value_grad}");
         }
     }
