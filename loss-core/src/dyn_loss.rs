@@ -171,3 +171,109 @@ impl<L: Loss, F: Float> DynLoss<F> for Adapter<L> {
         self.0.spec()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    // Both traits in scope: calls on a concrete loss must stay unambiguous.
+    use crate::prelude::*;
+    use crate::testing::{TestHuber, TestSoftmaxCe, TestSparseCe, assert_close};
+    use crate::{LossError, Result};
+    use ndarray::{Array2, ArrayD, IxDyn};
+
+    fn inputs() -> (ArrayD<f64>, ArrayD<f64>) {
+        let t = Array2::from_shape_fn((4, 3), |(i, j)| (i * 3 + j) as f64 * 0.1).into_dyn();
+        let p = Array2::from_shape_fn((4, 3), |(i, j)| ((i + 2 * j) as f64 * 0.3).sin()).into_dyn();
+        (t, p)
+    }
+
+    #[test]
+    fn adapter_matches_the_loss() -> Result<()> {
+        let loss = TestHuber {
+            delta: 0.2,
+            double: true,
+            reduction: Reduction::Sum,
+        };
+        let (t, p) = inputs();
+        let w = ndarray::array![1.0, 0.5, 0.0, 2.0].into_dyn();
+        let direct_value = loss.forward(&t, &p)?;
+        let direct_vg = loss.value_and_grad(&t, &p)?;
+        let direct_w = loss.value_and_grad_weighted(&t, &p, &w)?;
+        let dynl: Box<dyn DynLoss<f64>> = loss.clone().boxed();
+        let (tv, pv) = (t.view(), p.view());
+        assert_eq!(dynl.forward(tv.view(), pv.view())?, direct_value);
+        assert_eq!(dynl.value_and_grad(tv.view(), pv.view())?, direct_vg);
+        assert_eq!(dynl.gradient(tv.view(), pv.view())?, direct_vg.1);
+        assert_eq!(
+            dynl.forward_weighted(tv.view(), pv.view(), w.view())?,
+            direct_w.0
+        );
+        assert_eq!(
+            dynl.value_and_grad_weighted(tv.view(), pv.view(), w.view())?,
+            direct_w
+        );
+        assert_eq!(
+            dynl.per_sample(tv.view(), pv.view())?,
+            loss.per_sample(&t, &p)?
+        );
+        assert_eq!(
+            dynl.per_element(tv.view(), pv.view())?,
+            loss.per_element(&t, &p)?
+        );
+        assert_eq!(
+            dynl.grad_hess(tv.view(), pv.view())?,
+            loss.grad_hess(&t, &p)?
+        );
+        // Into an owned buffer and into a (non-standard) view.
+        let mut buf = ArrayD::<f64>::zeros(IxDyn(&[4, 3]));
+        assert_eq!(
+            dynl.value_and_grad_into(tv.view(), pv.view(), &mut buf)?,
+            direct_vg.0
+        );
+        assert_eq!(buf, direct_vg.1);
+        let mut back = ArrayD::<f64>::zeros(IxDyn(&[3, 4]));
+        let mut view = back.view_mut().reversed_axes();
+        dynl.gradient_into(tv.view(), pv.view(), &mut view)?;
+        assert_eq!(back.t(), direct_vg.1);
+        assert_eq!(dynl.name(), "test_huber");
+        assert_eq!(dynl.reduction(), Reduction::Sum);
+        assert_eq!(dynl.spec(), loss.spec());
+        assert_eq!(
+            format!("{dynl:?}"),
+            "DynLoss<f64>(test_huber(delta=0.2, double=true, reduction=sum))"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn errors_pass_through() {
+        let (t, p) = inputs();
+        let ce: Box<dyn DynLoss<f64>> = TestSoftmaxCe::default().boxed();
+        assert_eq!(
+            ce.per_element(t.view(), p.view()),
+            Err(LossError::NotElementwise {
+                loss: "test_softmax_ce"
+            })
+        );
+        let sparse: Box<dyn DynLoss<f64>> = TestSparseCe::default().boxed();
+        assert!(matches!(
+            sparse.forward(t.view(), p.view()),
+            Err(LossError::ShapeMismatch { .. })
+        ));
+        let mut wrong = ArrayD::<f64>::zeros(IxDyn(&[12]));
+        assert!(matches!(
+            ce.gradient_into(t.view(), p.view(), &mut wrong),
+            Err(LossError::GradShape { .. })
+        ));
+    }
+
+    #[test]
+    fn f32_boxes() -> Result<()> {
+        let l: Box<dyn DynLoss<f32>> = TestHuber::default().boxed();
+        let t = ArrayD::<f32>::zeros(IxDyn(&[2, 2]));
+        let p = ArrayD::<f32>::from_elem(IxDyn(&[2, 2]), 2.0);
+        let (v, g) = l.value_and_grad(t.view(), p.view())?;
+        assert_eq!(v, 1.5);
+        assert_close(&g, &ArrayD::from_elem(IxDyn(&[2, 2]), 0.25), 1e-7, 0.0);
+        Ok(())
+    }
+}

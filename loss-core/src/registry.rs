@@ -113,6 +113,9 @@ struct Claim {
     spelling: String,
     /// Parameters preset by an alias (or the error parsing the alias).
     presets: Result<Vec<SpecArg>>,
+    /// 0 for the name, 1 for the struct name, 2.. for the aliases: the preferred spelling
+    /// of a loss in suggestions is its lowest rank.
+    rank: usize,
 }
 
 /// Every registered loss. Built once, on first use, from the entries collected at link time.
@@ -176,7 +179,7 @@ impl Registry {
                     Err(e) => (alias.split('(').next().unwrap_or(alias).to_owned(), Err(e)),
                 });
             }
-            for (spelling, presets) in names {
+            for (rank, (spelling, presets)) in names.into_iter().enumerate() {
                 let key = normalize(&spelling);
                 if key.is_empty() {
                     continue;
@@ -196,6 +199,7 @@ impl Registry {
                     entry,
                     spelling,
                     presets,
+                    rank,
                 });
             }
         }
@@ -240,24 +244,21 @@ impl Registry {
 
     /// Up to 3 registered names close to `key` (normalised), one per loss, closest first.
     fn suggest(&self, key: &str) -> Vec<String> {
-        let mut best: Vec<(usize, &str, RegistryEntry)> = Vec::new();
+        // Per entry: (distance, rank of the spelling, spelling).
+        let mut best: Vec<(usize, usize, &str, RegistryEntry)> = Vec::new();
         for (k, claims) in &self.keys {
             let Some(d) = closeness(key, k) else { continue };
-            for claim in claims {
-                match best.iter_mut().find(|(_, _, e)| *e == claim.entry) {
-                    Some(b) if (d, claim.spelling.as_str()) < (b.0, b.1) => {
-                        *b = (d, &claim.spelling, claim.entry)
-                    }
+            for c in claims {
+                let cand = (d, c.rank, c.spelling.as_str(), c.entry);
+                match best.iter_mut().find(|b| b.3 == c.entry) {
+                    Some(b) if (cand.0, cand.1) < (b.0, b.1) => *b = cand,
                     Some(_) => {}
-                    None => best.push((d, &claim.spelling, claim.entry)),
+                    None => best.push(cand),
                 }
             }
         }
-        best.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        best.into_iter()
-            .take(3)
-            .map(|(_, s, _)| s.to_owned())
-            .collect()
+        best.sort_by(|a, b| (a.0, a.2).cmp(&(b.0, b.2)));
+        best.into_iter().take(3).map(|b| b.2.to_owned()).collect()
     }
 
     /// Builds the loss a spec (or a bare name) describes; see [`from_spec`].
@@ -392,5 +393,331 @@ mod tests {
         assert_eq!(closeness("huberloss", "huber"), Some(4));
         assert_eq!(closeness("mse", "mae"), Some(1));
         assert_eq!(closeness("focal", "kldivergence"), None);
+    }
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+    use crate::testing::{TestHuber, TestMse};
+    use crate::{Loss, ParamInfo};
+    use ndarray::{ArrayD, IxDyn};
+
+    fn unwrap_err<T>(r: Result<T>) -> LossError {
+        match r {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn lists_registered_entries() {
+        let names: Vec<&str> = registry().entries().iter().map(|e| e.name()).collect();
+        for n in [
+            "test_huber",
+            "test_mse",
+            "test_softmax_ce",
+            "test_sparse_ce",
+        ] {
+            assert!(names.contains(&n), "{n} missing from {names:?}");
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        let huber = registry().find("test_huber").unwrap();
+        assert_eq!(huber.struct_name(), "TestHuber");
+        assert_eq!(huber.kind(), Kind::Elementwise);
+        assert_eq!(huber.params()[0].name, "delta");
+        assert_eq!(huber.params()[0].default, ParamValue::Float(1.0));
+        assert!(huber.location().contains("testing.rs"));
+        assert!(huber.doc().contains("Huber"));
+        assert_eq!(
+            huber.default_spec(),
+            "test_huber(delta=1.0, double=false, reduction=mean)"
+        );
+        assert_eq!(registry().find("tsce").unwrap().kind(), Kind::Row);
+        assert_eq!(
+            registry().find("test_sparse_ce").unwrap().kind(),
+            Kind::Sparse
+        );
+    }
+
+    #[test]
+    fn the_global_registry_has_no_conflicts() {
+        let c = registry().conflicts();
+        assert!(
+            c.is_empty(),
+            "{:?}",
+            c.iter().map(Conflict::to_error).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn names_ignore_case_and_separators() {
+        for name in [
+            "test_mse",
+            "TEST-MSE",
+            "TestMse",
+            "testmse",
+            " tmse ",
+            "T_MSE",
+            "test_mean_squared",
+            "TestMeanSquared()",
+        ] {
+            let l = get::<f64>(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(l.name(), "test_mse", "{name}");
+        }
+    }
+
+    #[test]
+    fn spec_round_trips() {
+        let losses = [
+            TestHuber {
+                delta: 0.1 + 0.2,
+                double: true,
+                reduction: Reduction::WeightedMean,
+            },
+            TestHuber {
+                delta: 1e-7,
+                double: false,
+                reduction: Reduction::Sum,
+            },
+            TestHuber::default(),
+        ];
+        for loss in losses {
+            let spec = loss.spec();
+            let back = from_spec::<f64>(&spec).unwrap();
+            assert_eq!(back.spec(), spec);
+            let back32 = from_spec::<f32>(&spec).unwrap();
+            assert_eq!(back32.spec(), spec);
+            // Same numbers.
+            let t = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![0.0, 1.0, 2.0, 3.0]).unwrap();
+            let p = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![0.5, 0.0, 2.0, 5.0]).unwrap();
+            assert_eq!(back.forward(t.view(), p.view()), loss.forward(&t, &p));
+        }
+        let mse = TestMse {
+            reduction: Reduction::Sum,
+        };
+        assert_eq!(from_spec::<f64>(&mse.spec()).unwrap().spec(), mse.spec());
+    }
+
+    #[test]
+    fn parameters_and_presets() {
+        let l = get::<f64>("test_huber").unwrap();
+        assert_eq!(
+            l.spec(),
+            "test_huber(delta=1.0, double=false, reduction=mean)"
+        );
+        let l = from_spec::<f64>("TestHuber( Delta = 2, DOUBLE=true, reduction=\"sum\" )").unwrap();
+        assert_eq!(
+            l.spec(),
+            "test_huber(delta=2.0, double=true, reduction=sum)"
+        );
+        let l = from_spec::<f64>("test_huber(reduction=sum_over_batch_size)").unwrap();
+        assert_eq!(l.reduction(), Reduction::Mean);
+        // An alias with presets; the user's values override them.
+        let l = get::<f64>("smooth_test").unwrap();
+        assert_eq!(
+            l.spec(),
+            "test_huber(delta=0.25, double=false, reduction=mean)"
+        );
+        let l = from_spec::<f32>("Smooth-Test(delta=0.5, double=true)").unwrap();
+        assert_eq!(
+            l.spec(),
+            "test_huber(delta=0.5, double=true, reduction=mean)"
+        );
+        let e = registry().find("smooth_test").unwrap();
+        assert_eq!(e.name(), "test_huber");
+    }
+
+    #[test]
+    fn unknown_names_suggest_close_ones() {
+        let e = unwrap_err(get::<f64>("test_hubr"));
+        let LossError::UnknownLoss { name, suggestions } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(name, "test_hubr");
+        assert_eq!(suggestions[0], "test_huber");
+        assert!(suggestions.len() <= 3);
+        assert!(e.to_string().contains("did you mean `test_huber`"), "{e}");
+        let e = unwrap_err(get::<f64>("TestMs"));
+        let LossError::UnknownLoss { suggestions, .. } = &e else {
+            panic!("{e:?}")
+        };
+        // One suggestion per loss, its canonical name when that is as close as the others.
+        assert_eq!(suggestions[0], "test_mse");
+        assert_eq!(
+            suggestions
+                .iter()
+                .filter(|s| normalize(s) == "testmse")
+                .count(),
+            1
+        );
+        let e = unwrap_err(get::<f64>("zzzzzzzzzzzzzzzzzzzzzzz"));
+        assert_eq!(
+            e,
+            LossError::UnknownLoss {
+                name: "zzzzzzzzzzzzzzzzzzzzzzz".into(),
+                suggestions: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn parameter_errors() {
+        let e = unwrap_err(from_spec::<f64>("test_huber(detla=1)"));
+        assert_eq!(
+            e,
+            LossError::UnknownParameter {
+                loss: "test_huber",
+                param: "detla".into(),
+                suggestions: vec!["delta".into()]
+            }
+        );
+        assert!(e.to_string().contains("did you mean `delta`"));
+        let e = unwrap_err(from_spec::<f64>("test_mse(delta=1)"));
+        assert!(matches!(
+            e,
+            LossError::UnknownParameter {
+                loss: "test_mse",
+                ..
+            }
+        ));
+        let e = unwrap_err(from_spec::<f64>("test_huber(delta=true)"));
+        assert_eq!(
+            e,
+            LossError::ParameterType {
+                loss: "test_huber",
+                param: "delta",
+                expected: "a number",
+                found: "true".into()
+            }
+        );
+        let e = unwrap_err(from_spec::<f64>("test_huber(double=1)"));
+        assert!(
+            matches!(
+                e,
+                LossError::ParameterType {
+                    param: "double",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = unwrap_err(from_spec::<f64>("test_huber(delta=big)"));
+        assert!(
+            matches!(e, LossError::ParameterType { param: "delta", .. }),
+            "{e:?}"
+        );
+        let e = unwrap_err(from_spec::<f64>("test_huber(reduction=2)"));
+        assert!(
+            matches!(
+                e,
+                LossError::ParameterType {
+                    param: "reduction",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = unwrap_err(from_spec::<f64>("test_huber(reduction=none)"));
+        assert!(matches!(e, LossError::UnknownReduction { .. }), "{e:?}");
+        // The loss's own validation.
+        let e = unwrap_err(from_spec::<f64>("test_huber(delta=-1)"));
+        assert_eq!(
+            e,
+            LossError::InvalidParameter {
+                loss: "test_huber",
+                param: "delta",
+                value: -1.0,
+                rule: "delta > 0.0"
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_specs_report_positions() {
+        let e = unwrap_err(from_spec::<f64>("test_huber(delta=0.5"));
+        assert!(
+            matches!(e, LossError::MalformedSpec { position: 20, .. }),
+            "{e:?}"
+        );
+        let e = unwrap_err(from_spec::<f64>("test_huber(delta=0.5, delta=1)"));
+        assert!(
+            matches!(e, LossError::MalformedSpec { position: 22, .. }),
+            "{e:?}"
+        );
+        let e = unwrap_err(get::<f64>(""));
+        assert!(
+            matches!(e, LossError::MalformedSpec { position: 0, .. }),
+            "{e:?}"
+        );
+    }
+
+    // Entries for a private registry (not submitted to inventory: the global registry must
+    // stay free of conflicts).
+    fn make_f32(_: &[ParamValue], r: Reduction) -> Result<Box<dyn DynLoss<f32>>> {
+        Ok(TestMse { reduction: r }.boxed())
+    }
+    fn make_f64(_: &[ParamValue], r: Reduction) -> Result<Box<dyn DynLoss<f64>>> {
+        Ok(TestMse { reduction: r }.boxed())
+    }
+    const NO_PARAMS: &[ParamInfo] = &[];
+    static DUP_A: Entry = Entry {
+        name: "dup",
+        struct_name: "DupA",
+        aliases: &["shared_alias", "only_a"],
+        kind: Kind::Elementwise,
+        params: NO_PARAMS,
+        doc: "",
+        formula: "",
+        location: "crate_a::dup at a.rs:1",
+        make_f32,
+        make_f64,
+    };
+    static DUP_B: Entry = Entry {
+        name: "dup",
+        struct_name: "DupB",
+        aliases: &["Shared-Alias", "bad_alias(x=)"],
+        kind: Kind::Elementwise,
+        params: NO_PARAMS,
+        doc: "",
+        formula: "",
+        location: "crate_b::dup at b.rs:2",
+        make_f32,
+        make_f64,
+    };
+
+    #[test]
+    fn duplicates_name_both_locations() {
+        let reg = Registry::from_entries([&DUP_B, &DUP_A]);
+        assert_eq!(reg.entries().len(), 2);
+        let conflicts: Vec<String> = reg.conflicts().iter().map(|c| c.name.clone()).collect();
+        assert_eq!(
+            conflicts,
+            vec!["dup".to_string(), "shared_alias".to_string()]
+        );
+        let e = unwrap_err(reg.build::<f64>("dup"));
+        assert_eq!(
+            e,
+            LossError::DuplicateLoss {
+                name: "dup".into(),
+                first: "crate_a::dup at a.rs:1".into(),
+                second: "crate_b::dup at b.rs:2".into()
+            }
+        );
+        assert!(e.to_string().contains("a.rs:1") && e.to_string().contains("b.rs:2"));
+        assert!(matches!(
+            reg.find("SHARED_ALIAS"),
+            Err(LossError::DuplicateLoss { .. })
+        ));
+        // Names claimed once still work.
+        assert_eq!(reg.find("DupB").unwrap().struct_name(), "DupB");
+        assert_eq!(reg.build::<f32>("only_a()").unwrap().name(), "test_mse");
+        // A malformed alias fails when used, with the parse error.
+        assert!(matches!(
+            reg.build::<f64>("bad_alias"),
+            Err(LossError::MalformedSpec { .. })
+        ));
     }
 }

@@ -137,8 +137,7 @@ impl Default for TestHuber {
 impl Loss for TestHuber {
     type Kernel<F: Float> = Elementwise<HuberK<F>>;
     fn kernel<F: Float>(&self) -> Result<Self::Kernel<F>> {
-        // Written so that NaN fails too.
-        if !(self.delta > 0.0) {
+        if self.delta.is_nan() || self.delta <= 0.0 {
             return Err(LossError::InvalidParameter {
                 loss: "test_huber",
                 param: "delta",
