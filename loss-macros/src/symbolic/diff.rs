@@ -75,11 +75,19 @@ impl Graph {
     }
 
     /// `factor * d`, or a structural 0 when either is the constant 0 (never `0 * inf`).
+    /// A negated derivative comes out of the product (`-(f * u)`, not `f * -u`: the same
+    /// value), so signs collect where the text can show them as subtractions.
     fn chain(&mut self, factor: NodeId, d: NodeId, s: Span) -> NodeId {
         if self.is_zero(factor) || self.is_zero(d) {
             return self.constant(0.0, s);
         }
-        self.mul(factor, d, s)
+        match self.node(d) {
+            Node::Unary(Op1::Neg, u) => {
+                let product = self.mul(factor, u, s);
+                self.neg(product, s)
+            }
+            _ => self.mul(factor, d, s),
+        }
     }
 
     /// The minimum-norm element of the interval between `u` and `v`.

@@ -187,8 +187,8 @@ impl Dual2 {
     }
 }
 
-/// The derivative of `max`/`min` at a tie (or with a NaN argument): the minimum-norm
-/// element between the two one-sided derivatives, as `diff.rs` does.
+/// The derivative of `max`/`min` at a tie: the minimum-norm element between the two one-sided
+/// derivatives, as `diff.rs` does.
 fn tie(a: Dual2, b: Dual2, v: f64) -> Dual2 {
     let (d, dd) = if a.d * b.d <= 0.0 {
         (0.0, 0.0)
@@ -306,9 +306,9 @@ fn dual2(op: Op2, a: Dual2, b: Dual2) -> Dual2 {
             let v = apply2(op, x, y);
             let first = if op == Op2::Max { x > y } else { x < y };
             let second = if op == Op2::Max { x < y } else { x > y };
-            if first {
+            if first || y.is_nan() {
                 Dual2 { v, ..a }
-            } else if second {
+            } else if second || x.is_nan() {
                 Dual2 { v, ..b }
             } else {
                 tie(a, b, v)

@@ -176,6 +176,11 @@ impl Graph {
         }
     }
 
+    /// The id of `node` if the graph already has it.
+    pub fn find(&self, node: &Node) -> Option<NodeId> {
+        self.lookup.get(node).copied()
+    }
+
     /// Interns `node` without simplifying it (the simplifying constructors live in
     /// `simplify.rs` and end here).
     pub fn intern(&mut self, node: Node, span: Span) -> NodeId {

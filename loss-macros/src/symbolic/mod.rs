@@ -17,8 +17,11 @@ pub mod simplify;
 pub mod specialize;
 pub mod text;
 
+// Re-exported for the stages and tests that use them; not every build uses every one.
+#[allow(unused_imports)]
 pub use eval::{Env, eval, eval_bool, eval_dual2};
 pub use ir::*;
+#[allow(unused_imports)]
 pub use text::{Names, render, render_program};
 
 #[cfg(test)]

@@ -6,11 +6,16 @@
 //! The one liberty taken is the sign of a zero result: `x + 0 -> x` returns `-0.0` where IEEE
 //! returns `+0.0`, and `0 - x -> -x` the reverse.
 //!
+//! Rewrites never bypass a non-trivial node the user wrote: `let bce = -(...)` must still
+//! exist in `w * bce` for the generated code to keep the name (so `a * (-y) -> -(a * y)` and
+//! `a + (-y) -> a - y`, though exact, are left to the text printer).
+//!
 //! Constants fold with the operations of `eval.rs` (so compile time and run time agree), but
 //! never to a non-finite value or to `-0.0`: those cannot be emitted as literals (the graph
 //! keeps one zero), so the node is kept and computed at run time instead.
 //!
-//! Commutative operations put the smaller id first, so `a * b` and `b * a` are one node.
+//! Commutative operations (`+ * max min && ||`) are shared across operand order: `b * a`
+//! returns the node of `a * b` if it exists, so the text keeps the order the user wrote.
 
 use super::eval::{apply1, apply2, compare};
 use super::ir::{Cmp, Graph, Node, NodeId, Op1, Op2};
@@ -21,6 +26,22 @@ impl Graph {
     fn fold(&mut self, value: f64, span: Span) -> Option<NodeId> {
         let negative_zero = value == 0.0 && value.is_sign_negative();
         (value.is_finite() && !negative_zero).then(|| self.constant(value, span))
+    }
+
+    /// Interns `node`, or returns `swapped` (the same operation with its operands exchanged)
+    /// if that exists already: `a * b` and `b * a` share one node, written the way the user
+    /// first wrote it.
+    fn intern_commutative(
+        &mut self,
+        node: Node,
+        swapped: Node,
+        commutative: bool,
+        span: Span,
+    ) -> NodeId {
+        match self.find(&swapped) {
+            Some(id) if commutative => id,
+            _ => self.intern(node, span),
+        }
     }
 
     /// Whether `id` is the float constant `value`.
@@ -74,20 +95,13 @@ impl Graph {
             Op2::Xlogy if self.is_const(a, 0.0) => return a,
             _ => {}
         }
-        // `a + (-y)` and `a - y` are the same IEEE operation, as are `a - (-y)` and `a + y`.
-        let negated = |id: NodeId| match self.node(id) {
-            Node::Unary(Op1::Neg, x) => Some(x),
-            _ => None,
-        };
-        match (op, negated(a), negated(b)) {
-            (Op2::Add, _, Some(y)) => return self.sub(a, y, span),
-            (Op2::Add, Some(x), None) => return self.sub(b, x, span),
-            (Op2::Sub, _, Some(y)) => return self.add(a, y, span),
-            _ => {}
-        }
         let commutative = matches!(op, Op2::Add | Op2::Mul | Op2::Max | Op2::Min);
-        let (a, b) = if commutative && b < a { (b, a) } else { (a, b) };
-        self.intern(Node::Binary(op, a, b), span)
+        self.intern_commutative(
+            Node::Binary(op, a, b),
+            Node::Binary(op, b, a),
+            commutative,
+            span,
+        )
     }
 
     pub fn add(&mut self, a: NodeId, b: NodeId, span: Span) -> NodeId {
@@ -136,7 +150,7 @@ impl Graph {
             (Some(false), _) => a,
             (_, Some(false)) => b,
             _ if a == b => a,
-            _ => self.intern(Node::And(a.min(b), a.max(b)), span),
+            _ => self.intern_commutative(Node::And(a, b), Node::And(b, a), true, span),
         }
     }
 
@@ -147,7 +161,7 @@ impl Graph {
             (Some(true), _) => a,
             (_, Some(true)) => b,
             _ if a == b => a,
-            _ => self.intern(Node::Or(a.min(b), a.max(b)), span),
+            _ => self.intern_commutative(Node::Or(a, b), Node::Or(b, a), true, span),
         }
     }
 

@@ -84,14 +84,14 @@ fn additive_and_multiplicative_identities() {
 }
 
 #[test]
-fn adding_a_negation_is_subtraction() {
+fn negations_the_user_wrote_are_kept() {
+    // `let bce = -(...)` must survive in `w * bce` and `w + bce`, or its name is lost.
     let (mut g, x, p) = setup();
     let np = g.neg(p, s());
-    let sub = g.sub(x, p, s());
-    assert_eq!(g.add(x, np, s()), sub);
-    assert_eq!(g.add(np, x, s()), sub);
-    let add = g.add(x, p, s());
-    assert_eq!(g.sub(x, np, s()), add);
+    let (mul, add, sub) = (g.mul(x, np, s()), g.add(x, np, s()), g.sub(x, np, s()));
+    assert_eq!(g.node(mul), Node::Binary(Op2::Mul, x, np));
+    assert_eq!(g.node(add), Node::Binary(Op2::Add, x, np));
+    assert_eq!(g.node(sub), Node::Binary(Op2::Sub, x, np));
 }
 
 #[test]

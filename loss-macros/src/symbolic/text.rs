@@ -3,7 +3,8 @@
 //! Infix operators with the fewest parentheses that keep the math unambiguous (`a + b + c`
 //! reads the same either way it is grouped; `a - (b - c)` does not), functions written as
 //! calls in the words of the `#[loss]` language (`ln(x)`, `max(a, b)`, `powi(x, 2)`), and
-//! `if c { a } else { b }` for piecewise formulas. `sign0(x)` is the sign of `x`, 0 at 0.
+//! `if c { a } else { b }` for piecewise formulas. `sign0(x)` is the sign of `x`, 0 at 0;
+//! `is_nan(x)` is written for `x != x`.
 
 use super::ir::{Cmp, Graph, Node, NodeId, Op1, Op2};
 use std::collections::{HashMap, HashSet};
@@ -95,6 +96,10 @@ impl Printer<'_> {
             Node::Unary(op, x) => self.unary(op, x),
             Node::Binary(op, a, b) => self.binary(op, a, b),
             Node::Select(..) => (self.select(id), SELECT),
+            // `x != x` is how the derivative of max/min asks whether `x` is NaN.
+            Node::Compare(Cmp::Ne, a, b) if a == b => {
+                (format!("is_nan({})", self.operand(a, SELECT)), ATOM)
+            }
             Node::Compare(cmp, a, b) => {
                 let op = match cmp {
                     Cmp::Lt => "<",
@@ -175,14 +180,30 @@ impl Printer<'_> {
         self.call(f, &[x])
     }
 
+    /// `-y` or a negative constant, unless named: what `a + -y` can subtract instead.
+    fn negated(&self, id: NodeId) -> Option<String> {
+        if self.named.contains_key(&id) {
+            return None;
+        }
+        match self.g.node(id) {
+            Node::Const(bits) if f64::from_bits(bits) < 0.0 => Some(number(-f64::from_bits(bits))),
+            Node::Unary(Op1::Neg, y) => Some(self.operand(y, MUL)),
+            _ => None,
+        }
+    }
+
     fn binary(&self, op: Op2, a: NodeId, b: NodeId) -> (String, u8) {
-        let negative_const = self.g.const_value(b).filter(|v| *v < 0.0);
         let (sym, left, right, prec) = match op {
-            // `a + -2` reads as `a - 2`, and `a - -2` as `a + 2`.
-            Op2::Add | Op2::Sub if negative_const.is_some() && !self.named.contains_key(&b) => {
+            // `a + -y` reads as `a - y`, and `a - -y` as `a + y` (the same IEEE operations).
+            Op2::Add | Op2::Sub if self.negated(b).is_some() => {
                 let sym = if op == Op2::Add { "-" } else { "+" };
-                let v = number(-negative_const.unwrap_or_default());
-                return (format!("{} {sym} {v}", self.operand(a, ADD)), ADD);
+                let y = self.negated(b).unwrap_or_default();
+                return (format!("{} {sym} {y}", self.operand(a, ADD)), ADD);
+            }
+            // `-x + b` reads as `b - x`.
+            Op2::Add if self.negated(a).is_some() => {
+                let x = self.negated(a).unwrap_or_default();
+                return (format!("{} - {x}", self.operand(b, ADD)), ADD);
             }
             Op2::Add => ("+", ADD, ADD, ADD),
             Op2::Sub => ("-", ADD, MUL, ADD),
