@@ -571,7 +571,7 @@ mod tests {
         rest[..end].to_string()
     }
 
-    pub(super) fn focal() -> String {
+    fn focal() -> String {
         super::loss(
             quote!(),
             quote! {
@@ -627,18 +627,5 @@ mod tests {
         for name in ["let p_clipped", "let p_t", "let d_p_clipped", "let d_p_t", "let d_p ="] {
             assert!(value_grad.contains(name), "{name} missing in {value_grad}");
         }
-    }
-}
-#[cfg(test)]
-fn tests_focal_for_dump() -> String {
-    tests::focal()
-}
-#[cfg(test)]
-mod dump {
-    #[test]
-    #[ignore]
-    fn dump_focal() {
-        let s = super::tests_focal_for_dump();
-        std::fs::write("/tmp/focal.rs", s).unwrap();
     }
 }
