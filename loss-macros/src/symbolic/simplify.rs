@@ -3,8 +3,8 @@
 //! Every rewrite here holds for every input value, infinities and NaN included, so a
 //! simplified formula computes what the user wrote. That rules out `x * 0 -> 0` (`inf * 0` is
 //! NaN), `x - x -> 0`, `ln(exp(x)) -> x` (overflows differently) and `sqrt(x * x) -> x`.
-//! The one liberty taken is the sign of a zero result: `x + 0 -> x` returns `-0.0` where IEEE
-//! returns `+0.0`, and `0 - x -> -x` the reverse.
+//! The one liberty taken is the sign of a zero result: `x + 0 -> x` (for `x = -0.0`) and
+//! `0 - x -> -x` (for `x = +0.0`) return `-0.0` where IEEE returns `+0.0`.
 //!
 //! Rewrites never bypass a non-trivial node the user wrote: `let bce = -(...)` must still
 //! exist in `w * bce` for the generated code to keep the name (so `a * (-y) -> -(a * y)` and
