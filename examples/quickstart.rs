@@ -31,10 +31,16 @@ fn main() -> Result<(), losses::LossError> {
     let y_pred = array![[1.5, 1.0], [2.0, 4.5]];
     let loss = AsymmetricSquared::default();
     let (value, grad) = loss.value_and_grad(&y_true, &y_pred)?;
-    println!("asymmetric_squared per sample: {}", loss.per_sample(&y_true, &y_pred)?);
+    println!(
+        "asymmetric_squared per sample: {}",
+        loss.per_sample(&y_true, &y_pred)?
+    );
     println!("asymmetric_squared mean: {value:.4}");
     println!("d mean / d y_pred:\n{grad:.4}");
-    println!("second derivative at one element: {}", loss.hess_at(2.0, 1.0));
+    println!(
+        "second derivative at one element: {}",
+        loss.hess_at(2.0, 1.0)
+    );
 
     // 2. A built-in, by name, as a config file would name it.
     let huber: Box<dyn DynLoss<f64>> = losses::from_spec("huber(delta=0.5)")?;

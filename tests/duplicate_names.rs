@@ -35,6 +35,8 @@ fn a_duplicate_name_is_an_error_naming_both() {
     assert!(!losses::registry().conflicts().is_empty());
     // The rest of the registry is unaffected, and each struct still works on its own.
     assert!(losses::get::<f64>("huber").is_ok());
-    let v = first::TwinA::default().forward(&[1.0, 2.0], &[2.0, 2.0]).unwrap();
+    let v = first::TwinA::default()
+        .forward(&[1.0, 2.0], &[2.0, 2.0])
+        .unwrap();
     assert_eq!(v, 0.5);
 }

@@ -16,16 +16,46 @@ use serde_json::Value;
 
 /// Where our convention at a kink differs from the reference, and why.
 const KINK_DIFFERENCES: &[(&str, &str)] = &[
-    ("mean_absolute_error", "abs'(0) = 0 here; JAX gives sign(0) = +1"),
-    ("mean_absolute_percentage_error", "abs'(0) = 0 here; JAX gives +1"),
-    ("hinge", "max(1 - y p, 0) at the margin: minimum-norm subgradient 0; JAX gives half"),
-    ("squared_hinge", "at the margin the derivative is 0 from both sides; JAX agrees"),
-    ("quantile", "at e = 0 the minimum-norm subgradient; JAX gives the average of both sides"),
-    ("mean_squared_logarithmic_error", "max(p, EPSILON) at the tie: minimum-norm (0); JAX gives half"),
-    ("binary_crossentropy", "clip passes the gradient at the bounds; JAX's clip gives half"),
-    ("binary_focal_crossentropy", "clip passes the gradient at the bounds; JAX's clip gives half"),
-    ("huber", "the quadratic branch at |e| == delta (Keras's <=); same as JAX"),
-    ("smooth_l1", "the linear branch at |e| == beta (PyTorch's <); same as PyTorch"),
+    (
+        "mean_absolute_error",
+        "abs'(0) = 0 here; JAX gives sign(0) = +1",
+    ),
+    (
+        "mean_absolute_percentage_error",
+        "abs'(0) = 0 here; JAX gives +1",
+    ),
+    (
+        "hinge",
+        "max(1 - y p, 0) at the margin: minimum-norm subgradient 0; JAX gives half",
+    ),
+    (
+        "squared_hinge",
+        "at the margin the derivative is 0 from both sides; JAX agrees",
+    ),
+    (
+        "quantile",
+        "at e = 0 the minimum-norm subgradient; JAX gives the average of both sides",
+    ),
+    (
+        "mean_squared_logarithmic_error",
+        "max(p, EPSILON) at the tie: minimum-norm (0); JAX gives half",
+    ),
+    (
+        "binary_crossentropy",
+        "clip passes the gradient at the bounds; JAX's clip gives half",
+    ),
+    (
+        "binary_focal_crossentropy",
+        "clip passes the gradient at the bounds; JAX's clip gives half",
+    ),
+    (
+        "huber",
+        "the quadratic branch at |e| == delta (Keras's <=); same as JAX",
+    ),
+    (
+        "smooth_l1",
+        "the linear branch at |e| == beta (PyTorch's <); same as PyTorch",
+    ),
 ];
 
 /// Cases where the reference is less accurate than our stable form, with the tolerance that
@@ -63,8 +93,11 @@ fn floats(v: &Value) -> Vec<f64> {
 }
 
 fn cases() -> Vec<Case> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/reference.json"))
-        .expect("tests/data/reference.json");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/reference.json"
+    ))
+    .expect("tests/data/reference.json");
     let root: Value = serde_json::from_str(&text).expect("valid JSON");
     root["cases"]
         .as_array()
@@ -149,9 +182,11 @@ impl Checker {
     /// zero in a vector of large ones are compared at the vector's scale).
     fn close(&mut self, what: &str, ours: f64, theirs: f64, tol: f64, floor: f64) {
         self.compared += 1;
-        let ok = (ours - theirs).abs() <= tol * theirs.abs().max(floor) || (ours.abs() < NEGLIGIBLE && theirs.abs() < NEGLIGIBLE);
+        let ok = (ours - theirs).abs() <= tol * theirs.abs().max(floor)
+            || (ours.abs() < NEGLIGIBLE && theirs.abs() < NEGLIGIBLE);
         if !ok {
-            self.failures.push(format!("{what}: ours {ours:e}, reference {theirs:e}"));
+            self.failures
+                .push(format!("{what}: ours {ours:e}, reference {theirs:e}"));
         }
     }
 }
@@ -168,7 +203,10 @@ fn make<F: Real>(case: &Case, reduction: &str) -> Box<dyn DynLoss<F>> {
     let spec = if case.spec_base.ends_with("()") {
         format!("{}(reduction={reduction})", case.loss)
     } else {
-        format!("{}, reduction={reduction})", &case.spec_base[..case.spec_base.len() - 1])
+        format!(
+            "{}, reduction={reduction})",
+            &case.spec_base[..case.spec_base.len() - 1]
+        )
     };
     losses::from_spec::<F>(&spec).unwrap_or_else(|e| panic!("{}: {spec}: {e}", case.id))
 }
@@ -181,10 +219,7 @@ fn check_case<F: Real>(case: &Case, ck: &mut Checker) {
     let t = to_array::<F>(&case.shape, &case.y_true);
     let p = to_array::<F>(&case.shape, &case.y_pred);
     let rows = case.shape[0];
-    let w = case
-        .weights
-        .as_ref()
-        .map(|w| to_array::<F>(&[rows], w));
+    let w = case.weights.as_ref().map(|w| to_array::<F>(&[rows], w));
     let j = &case.json;
     let per_sample_ref = floats(&j["per_sample"]);
     let scale = max_abs(&per_sample_ref) * F::FLOOR;
@@ -192,7 +227,13 @@ fn check_case<F: Real>(case: &Case, ck: &mut Checker) {
     let loss = make::<F>(case, "mean");
     let ps = loss.per_sample(t.view(), p.view()).unwrap();
     for (i, (&ours, &theirs)) in ps.iter().zip(&per_sample_ref).enumerate() {
-        ck.close(&format!("{} per_sample[{i}]", case.id), ours.to_f64(), theirs, tol, scale);
+        ck.close(
+            &format!("{} per_sample[{i}]", case.id),
+            ours.to_f64(),
+            theirs,
+            tol,
+            scale,
+        );
     }
 
     let kink_diff_allowed = KINK_DIFFERENCES.iter().any(|(l, _)| *l == case.loss);
@@ -202,9 +243,14 @@ fn check_case<F: Real>(case: &Case, ck: &mut Checker) {
     let gscale = max_abs(&elem_grad_ref) * F::FLOOR;
     let hscale = max_abs(&elem_hess_ref) * F::FLOOR;
     for i in 0..elem_grad_ref.len() {
-        let (ours_g, ours_h) = (g.as_slice().unwrap()[i].to_f64(), h.as_slice().unwrap()[i].to_f64());
+        let (ours_g, ours_h) = (
+            g.as_slice().unwrap()[i].to_f64(),
+            h.as_slice().unwrap()[i].to_f64(),
+        );
         if case.kinks.contains(&i) {
-            if (ours_g - elem_grad_ref[i]).abs() > tol * elem_grad_ref[i].abs().max(gscale) && !kink_diff_allowed {
+            if (ours_g - elem_grad_ref[i]).abs() > tol * elem_grad_ref[i].abs().max(gscale)
+                && !kink_diff_allowed
+            {
                 ck.failures.push(format!(
                     "{} elem_grad[{i}] at a kink: ours {ours_g:e}, reference {:e}, and no difference is documented",
                     case.id, elem_grad_ref[i]
@@ -212,8 +258,20 @@ fn check_case<F: Real>(case: &Case, ck: &mut Checker) {
             }
             continue;
         }
-        ck.close(&format!("{} elem_grad[{i}]", case.id), ours_g, elem_grad_ref[i], tol, gscale);
-        ck.close(&format!("{} elem_hess[{i}]", case.id), ours_h, elem_hess_ref[i], tol * 10.0, hscale);
+        ck.close(
+            &format!("{} elem_grad[{i}]", case.id),
+            ours_g,
+            elem_grad_ref[i],
+            tol,
+            gscale,
+        );
+        ck.close(
+            &format!("{} elem_hess[{i}]", case.id),
+            ours_h,
+            elem_hess_ref[i],
+            tol * 10.0,
+            hscale,
+        );
     }
 
     for reduction in ["mean", "sum", "weighted_mean"] {
@@ -221,27 +279,50 @@ fn check_case<F: Real>(case: &Case, ck: &mut Checker) {
         let value_ref = j[reduction].as_f64().unwrap();
         let grad_ref = floats(&j[format!("grad_{reduction}").as_str()]);
         let (value, grad) = match &w {
-            Some(w) => loss.value_and_grad_weighted(t.view(), p.view(), w.view()).unwrap(),
+            Some(w) => loss
+                .value_and_grad_weighted(t.view(), p.view(), w.view())
+                .unwrap(),
             None => loss.value_and_grad(t.view(), p.view()).unwrap(),
         };
         let forward = match &w {
             Some(w) => loss.forward_weighted(t.view(), p.view(), w.view()).unwrap(),
             None => loss.forward(t.view(), p.view()).unwrap(),
         };
-        ck.close(&format!("{} {reduction}", case.id), value.to_f64(), value_ref, tol, scale);
-        ck.close(&format!("{} forward {reduction}", case.id), forward.to_f64(), value_ref, tol, scale);
+        ck.close(
+            &format!("{} {reduction}", case.id),
+            value.to_f64(),
+            value_ref,
+            tol,
+            scale,
+        );
+        ck.close(
+            &format!("{} forward {reduction}", case.id),
+            forward.to_f64(),
+            value_ref,
+            tol,
+            scale,
+        );
         let gs = max_abs(&grad_ref) * F::FLOOR;
         for (i, (&ours, &theirs)) in grad.iter().zip(&grad_ref).enumerate() {
             if case.kinks.contains(&i) {
                 continue;
             }
-            ck.close(&format!("{} grad_{reduction}[{i}]", case.id), ours.to_f64(), theirs, tol, gs);
+            ck.close(
+                &format!("{} grad_{reduction}[{i}]", case.id),
+                ours.to_f64(),
+                theirs,
+                tol,
+                gs,
+            );
         }
     }
 }
 
 fn run<F: Real>() {
-    let mut ck = Checker { failures: Vec::new(), compared: 0 };
+    let mut ck = Checker {
+        failures: Vec::new(),
+        compared: 0,
+    };
     let all = cases();
     assert!(all.len() >= 80, "only {} reference cases", all.len());
     for case in &all {
@@ -250,8 +331,18 @@ fn run<F: Real>() {
         }
         check_case::<F>(case, &mut ck);
     }
-    println!("{} cases, {} values compared, {} mismatches", all.len(), ck.compared, ck.failures.len());
-    assert!(ck.failures.is_empty(), "{} mismatches:\n{}", ck.failures.len(), ck.failures.join("\n"));
+    println!(
+        "{} cases, {} values compared, {} mismatches",
+        all.len(),
+        ck.compared,
+        ck.failures.len()
+    );
+    assert!(
+        ck.failures.is_empty(),
+        "{} mismatches:\n{}",
+        ck.failures.len(),
+        ck.failures.join("\n")
+    );
 }
 
 #[test]

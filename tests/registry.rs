@@ -59,8 +59,7 @@ fn keras_and_pytorch_names_resolve() {
         ("Poisson", "poisson"),
         ("pseudo_huber", "pseudo_huber"),
     ] {
-        let l: Box<dyn DynLoss<f64>> =
-            losses::get(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let l: Box<dyn DynLoss<f64>> = losses::get(name).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(l.name(), canonical, "{name}");
     }
 }
@@ -75,13 +74,16 @@ fn every_spec_round_trips_with_every_parameter() {
             .params()
             .iter()
             .map(|p| match p.default {
-                ParamValue::Float(v) => format!("{}={:?}", p.name, if v == 0.0 { 0.125 } else { v * 0.5 }),
+                ParamValue::Float(v) => {
+                    format!("{}={:?}", p.name, if v == 0.0 { 0.125 } else { v * 0.5 })
+                }
                 ParamValue::Bool(b) => format!("{}={}", p.name, !b),
             })
             .chain(["reduction=sum".to_string()])
             .collect();
         let spec = format!("{}({})", entry.name(), params.join(", "));
-        let l: Box<dyn DynLoss<f64>> = losses::from_spec(&spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
+        let l: Box<dyn DynLoss<f64>> =
+            losses::from_spec(&spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
         let again: Box<dyn DynLoss<f64>> = losses::from_spec(&l.spec()).unwrap();
         assert_eq!(again.spec(), l.spec());
         for p in &params {
@@ -90,14 +92,21 @@ fn every_spec_round_trips_with_every_parameter() {
             assert!(l.spec().contains(&written), "{} lost {written}", l.spec());
         }
         assert_eq!(entry.kind(), Kind::Elementwise);
-        assert!(!entry.formula().is_empty(), "{} has no formula text", entry.name());
+        assert!(
+            !entry.formula().is_empty(),
+            "{} has no formula text",
+            entry.name()
+        );
     }
 }
 
 #[test]
 fn unknown_names_suggest_the_closest() {
     let err = losses::get::<f64>("hubr").unwrap_err();
-    assert!(matches!(&err, LossError::UnknownLoss { suggestions, .. } if suggestions.iter().any(|s| s == "huber")), "{err}");
+    assert!(
+        matches!(&err, LossError::UnknownLoss { suggestions, .. } if suggestions.iter().any(|s| s == "huber")),
+        "{err}"
+    );
     assert!(err.to_string().contains("huber"), "{err}");
     let err = losses::from_spec::<f64>("huber(detla=0.5)").unwrap_err();
     assert!(err.to_string().contains("delta"), "{err}");
@@ -106,9 +115,15 @@ fn unknown_names_suggest_the_closest() {
 #[test]
 fn malformed_specs_and_invalid_parameters_are_errors() {
     let err = losses::from_spec::<f64>("huber(delta=)").unwrap_err();
-    assert!(matches!(err, LossError::MalformedSpec { position: 12, .. }), "{err}");
+    assert!(
+        matches!(err, LossError::MalformedSpec { position: 12, .. }),
+        "{err}"
+    );
     let err = losses::from_spec::<f64>("huber(delta=-1)").unwrap_err();
-    assert!(matches!(err, LossError::InvalidParameter { param: "delta", .. }), "{err}");
+    assert!(
+        matches!(err, LossError::InvalidParameter { param: "delta", .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("delta > 0"), "{err}");
     let err = losses::from_spec::<f64>("huber(delta=true)").unwrap_err();
     assert!(matches!(err, LossError::ParameterType { .. }), "{err}");
@@ -122,7 +137,9 @@ fn dyn_losses_drive_a_training_step() {
     let t = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![1.0f32, 0.0, 0.0, 1.0]).unwrap();
     let p = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![0.8f32, 0.3, 0.1, 0.6]).unwrap();
     let mut grad = ArrayD::zeros(IxDyn(&[2, 2]));
-    let v = l.value_and_grad_into(t.view(), p.view(), &mut grad).unwrap();
+    let v = l
+        .value_and_grad_into(t.view(), p.view(), &mut grad)
+        .unwrap();
     let (v2, g2) = l.value_and_grad(t.view(), p.view()).unwrap();
     assert_eq!(v, v2);
     assert_eq!(grad, g2);

@@ -16,7 +16,9 @@ fn focal() -> BinaryFocalCrossentropy {
 #[test]
 fn focal_loss_on_hard_samples() {
     // mean of alpha_t (1 - p_t)^gamma BCE over [0.5, 0.5] with labels [1, 0].
-    let v = focal().forward(&array![[1.0, 0.0]], &array![[0.5, 0.5]]).unwrap();
+    let v = focal()
+        .forward(&array![[1.0, 0.0]], &array![[0.5, 0.5]])
+        .unwrap();
     assert_relative_eq!(v, 0.0866434, max_relative = 1e-6);
     // By hand: p_t = 0.5, (1 - p_t)^2 = 0.25, BCE = ln 2, alpha_t = 0.75 and 0.25.
     let by_hand = (0.75 * 0.25 * 2f64.ln() + 0.25 * 0.25 * 2f64.ln()) / 2.0;
@@ -25,15 +27,21 @@ fn focal_loss_on_hard_samples() {
 
 #[test]
 fn focal_loss_on_easy_samples() {
-    let v = focal().forward(&array![[1.0, 0.0]], &array![[0.9, 0.1]]).unwrap();
+    let v = focal()
+        .forward(&array![[1.0, 0.0]], &array![[0.9, 0.1]])
+        .unwrap();
     assert_relative_eq!(v, 0.000526803, max_relative = 1e-6);
 }
 
 #[test]
 fn binary_crossentropy_on_the_same_samples() {
     let bce = BinaryCrossentropy::default();
-    let hard = bce.forward(&array![[1.0, 0.0]], &array![[0.5, 0.5]]).unwrap();
-    let easy = bce.forward(&array![[1.0, 0.0]], &array![[0.9, 0.1]]).unwrap();
+    let hard = bce
+        .forward(&array![[1.0, 0.0]], &array![[0.5, 0.5]])
+        .unwrap();
+    let easy = bce
+        .forward(&array![[1.0, 0.0]], &array![[0.9, 0.1]])
+        .unwrap();
     assert_relative_eq!(hard, 0.6931472, max_relative = 1e-6);
     assert_relative_eq!(easy, 0.1053605, max_relative = 1e-6);
     // The function form gives the same per-sample value.
@@ -47,7 +55,10 @@ fn mean_squared_error_of_the_tutorial() {
         .forward(&array![0.0, 0.0, 1.0, 1.0], &array![1.0, 1.0, 1.0, 0.0])
         .unwrap();
     assert_eq!(v, 0.75);
-    let f32_value = losses::mean_squared_error(&array![0.0f32, 0.0, 1.0, 1.0], &array![1.0f32, 1.0, 1.0, 0.0])
-        .unwrap();
+    let f32_value = losses::mean_squared_error(
+        &array![0.0f32, 0.0, 1.0, 1.0],
+        &array![1.0f32, 1.0, 1.0, 0.0],
+    )
+    .unwrap();
     assert_eq!(f32_value.into_scalar(), 0.75f32);
 }

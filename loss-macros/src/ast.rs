@@ -98,7 +98,10 @@ impl LossFn {
         }
         match &sig.output {
             ReturnType::Type(_, ty) if is_named(ty, "f64") => {}
-            ReturnType::Type(_, ty) => cx.error_at(ty, "a loss returns `f64`: the loss of one element (or one row)"),
+            ReturnType::Type(_, ty) => cx.error_at(
+                ty,
+                "a loss returns `f64`: the loss of one element (or one row)",
+            ),
             ReturnType::Default => cx.error_span(
                 sig.paren_token.span.close(),
                 "a loss returns `f64`: add `-> f64`",
@@ -186,7 +189,10 @@ impl LossFn {
                     }
                     if let Some(p) = Param::from_arg(cx, &pat.ident, &typed.ty, &typed.attrs) {
                         if params.iter().any(|q| q.ident == p.ident) {
-                            cx.error_at(&p.ident, format!("parameter `{}` is declared twice", p.ident));
+                            cx.error_at(
+                                &p.ident,
+                                format!("parameter `{}` is declared twice", p.ident),
+                            );
                         } else {
                             params.push(p);
                         }
@@ -195,7 +201,10 @@ impl LossFn {
             }
         }
         if !seen_true {
-            cx.error_span(sig.ident.span(), "a loss takes `y_true: f64` as its first argument");
+            cx.error_span(
+                sig.ident.span(),
+                "a loss takes `y_true: f64` as its first argument",
+            );
         }
         if !seen_pred {
             cx.error_span(
@@ -280,7 +289,9 @@ impl Param {
                 };
                 cx.error_at(
                     ident,
-                    format!("parameter `{name}` needs a default value: write `{example} {name}: ..`"),
+                    format!(
+                        "parameter `{name}` needs a default value: write `{example} {name}: ..`"
+                    ),
                 );
                 // Kept with a placeholder (the crate does not compile anyway), so that the
                 // struct still has the field and uses of its setter do not fail as well.
@@ -331,7 +342,10 @@ fn literal_default(cx: &Ctxt, expr: &Expr, ty: ParamType) -> Option<Default> {
             None
         }
         (ParamType::Bool, _) => {
-            cx.error_at(expr, "a `bool` parameter needs `true` or `false` as its default");
+            cx.error_at(
+                expr,
+                "a `bool` parameter needs `true` or `false` as its default",
+            );
             None
         }
     }

@@ -81,7 +81,10 @@ fn set_once(slot: &mut Option<LitStr>, meta: &ParseNestedMeta, key: &str) -> syn
         return Err(meta.error(format!("`{key}` is given twice")));
     }
     if value.value().trim().is_empty() {
-        return Err(syn::Error::new(value.span(), format!("`{key}` must not be empty")));
+        return Err(syn::Error::new(
+            value.span(),
+            format!("`{key}` must not be empty"),
+        ));
     }
     *slot = Some(value);
     Ok(())

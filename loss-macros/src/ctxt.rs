@@ -25,7 +25,9 @@ impl Ctxt {
     }
 
     pub fn error_span<M: Display>(&self, span: Span, message: M) {
-        self.errors.borrow_mut().push(syn::Error::new(span, message));
+        self.errors
+            .borrow_mut()
+            .push(syn::Error::new(span, message));
     }
 
     pub fn syn_error(&self, error: syn::Error) {
@@ -50,7 +52,10 @@ impl Ctxt {
 }
 
 /// The closest candidate to `name` by edit distance, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (name.len() / 3).max(1);
     candidates
         .into_iter()
@@ -81,7 +86,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("sigmod", ["sigmoid", "softplus"]), Some("sigmoid"));
+        assert_eq!(
+            did_you_mean("sigmod", ["sigmoid", "softplus"]),
+            Some("sigmoid")
+        );
         assert_eq!(did_you_mean("y_prd", ["y_true", "y_pred"]), Some("y_pred"));
         assert_eq!(did_you_mean("banana", ["sigmoid", "softplus"]), None);
     }

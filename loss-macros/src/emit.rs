@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 
@@ -71,9 +70,7 @@ impl<'a> Emitter<'a> {
         // A single result computed last is the block's tail expression, not a `let` that is
         // returned at once.
         let tail = match (roots, here.last()) {
-            ([root], Some(&last)) if last == *root && !self.is_branch(last) => {
-                here.pop()
-            }
+            ([root], Some(&last)) if last == *root && !self.is_branch(last) => here.pop(),
             _ => None,
         };
         let mut stmts = TokenStream::new();
@@ -225,7 +222,9 @@ impl<'a> Emitter<'a> {
             }
             Node::Extern(i) => {
                 let path = &self.bindings.externs[i as usize];
-                quote_spanned!(span=> F::from_f64(#path))
+                // The binding's type annotation puts a type error (a constant that is not
+                // `f64`) on the user's own token.
+                quote_spanned!(span=> F::from_f64({ let constant: f64 = #path; constant }))
             }
             Node::BoolConst(b) => quote!(#b),
             other => unreachable!("node {other:?} is scheduled before it is used"),
@@ -272,6 +271,12 @@ impl<'a> Emitter<'a> {
                     Op2::Min => quote_spanned!(span=> #a.min(#b)),
                     Op2::Xlogy => quote_spanned!(span=> #a.xlogy(#b)),
                 }
+            }
+            // `x != x` is how the derivative rules ask whether x is NaN; written as such it
+            // would trip clippy's `eq_op` in the user's crate.
+            Node::Compare(Cmp::Ne, a, b) if a == b => {
+                let a = self.reference(a);
+                quote_spanned!(span=> #a.is_nan())
             }
             Node::Compare(op, a, b) => {
                 let (a, b) = (self.reference(a), self.reference(b));

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::ItemFn;
 
 use crate::ast::{self, LossFn, ParamType};
@@ -40,7 +40,11 @@ pub fn loss(args: TokenStream, item: TokenStream) -> TokenStream {
             "row losses (`y_true: Row, y_pred: Row`) are not supported by this version of `#[loss]` yet",
         );
     }
-    let lowered = if cx.has_errors() { None } else { lower::lower(&cx, &loss) };
+    let lowered = if cx.has_errors() {
+        None
+    } else {
+        lower::lower(&cx, &loss)
+    };
     match (cx.check(), lowered) {
         (Ok(()), Some(lowered)) => Expansion::new(&attr, &loss).generate(lowered),
         (result, _) => {
@@ -91,8 +95,10 @@ impl<'a> Expansion<'a> {
         let (float_params, bool_params) = self.param_idents();
         let bindings_of = (float_params, bool_params);
         let value_body = specialized_body(&mut lowered, &mut names, &[value], &bindings_of, 0);
-        let value_grad_body = specialized_body(&mut lowered, &mut names, &[value, grad], &bindings_of, 0);
-        let grad_hess_body = specialized_body(&mut lowered, &mut names, &[grad, hess], &bindings_of, 0);
+        let value_grad_body =
+            specialized_body(&mut lowered, &mut names, &[value, grad], &bindings_of, 0);
+        let grad_hess_body =
+            specialized_body(&mut lowered, &mut names, &[grad, hess], &bindings_of, 0);
 
         let formula = crate::docs::formula(&lowered, &names, value, grad, &self.param_names());
         let kernel_impl = self.kernel_impl(value_body, value_grad_body, grad_hess_body);
@@ -123,7 +129,12 @@ impl<'a> Expansion<'a> {
         )
     }
 
-    fn kernel_impl(&self, value: TokenStream, value_grad: TokenStream, grad_hess: TokenStream) -> TokenStream {
+    fn kernel_impl(
+        &self,
+        value: TokenStream,
+        value_grad: TokenStream,
+        grad_hess: TokenStream,
+    ) -> TokenStream {
         let kernel = &self.kernel;
         quote! {
             #[allow(unused_variables, clippy::all, clippy::pedantic)]
@@ -165,7 +176,8 @@ impl<'a> Expansion<'a> {
                 ParamType::Bool => quote!(bool),
             })
             .collect();
-        let field_default: Vec<TokenStream> = params.iter().map(|q| default_tokens(q.default)).collect();
+        let field_default: Vec<TokenStream> =
+            params.iter().map(|q| default_tokens(q.default)).collect();
         let field_docs: Vec<TokenStream> = params
             .iter()
             .map(|q| {
@@ -183,7 +195,12 @@ impl<'a> Expansion<'a> {
             .collect();
         let setter_docs: Vec<String> = params
             .iter()
-            .map(|q| format!("Sets `{}` (checked when the loss is evaluated, or by [`Self::validate`]).", q.ident))
+            .map(|q| {
+                format!(
+                    "Sets `{}` (checked when the loss is evaluated, or by [`Self::validate`]).",
+                    q.ident
+                )
+            })
             .collect();
 
         let checks = params.iter().filter_map(|q| {
@@ -200,8 +217,10 @@ impl<'a> Expansion<'a> {
             });
             let rule_check = q.check.as_ref().map(|check| {
                 let rule = expr_text(check);
+                let check_span = syn::spanned::Spanned::span(check);
+                let check = quote_spanned!(check_span=> { let holds: bool = #check; holds });
                 quote! {
-                    if !(#check) {
+                    if !#check {
                         return Err(#p::LossError::InvalidParameter {
                             loss: #name, param: #param, value: self.#ident, rule: #rule,
                         });
@@ -211,7 +230,9 @@ impl<'a> Expansion<'a> {
             (nan_check.is_some() || rule_check.is_some()).then(|| quote!(#nan_check #rule_check))
         });
 
-        let float_fields_f = float_params.iter().map(|i| quote!(#i: F::from_f64(self.#i)));
+        let float_fields_f = float_params
+            .iter()
+            .map(|i| quote!(#i: F::from_f64(self.#i)));
         let bool_fields = bool_params.iter().map(|i| quote!(#i: self.#i));
         let from_values = params.iter().enumerate().map(|(index, q)| {
             let ident = &q.ident;
@@ -308,7 +329,8 @@ impl<'a> Expansion<'a> {
                 }
 
                 /// Checks every parameter against its rule.
-                #[allow(unused_variables)]
+                // Rules read best as written (`x >= 0.0 && x <= 1.0`), also in error messages.
+                #[allow(unused_variables, clippy::manual_range_contains)]
                 pub fn validate(&self) -> ::core::result::Result<(), #p::LossError> {
                     #( let #field_ident = self.#field_ident; )*
                     #( #checks )*
@@ -409,10 +431,15 @@ impl<'a> Expansion<'a> {
         let mut doc = String::new();
         doc.push_str(&format!(" # Formula\n\n Registered as `{}`", self.name));
         if !self.attr.aliases.is_empty() {
-            let aliases: Vec<String> = self.attr.aliases.iter().map(|a| format!("`{}`", a.value())).collect();
+            let aliases: Vec<String> = self
+                .attr
+                .aliases
+                .iter()
+                .map(|a| format!("`{}`", a.value()))
+                .collect();
             doc.push_str(&format!(" (aliases {})", aliases.join(", ")));
         }
-        doc.push_str(".");
+        doc.push('.');
         if let Some(k) = &self.attr.keras {
             doc.push_str(&format!(" Matches Keras `{}`.", k.value()));
         }
@@ -428,8 +455,17 @@ impl<'a> Expansion<'a> {
         if !self.loss.params.is_empty() {
             doc.push_str("\n # Parameters\n\n");
             for q in &self.loss.params {
-                let first_line = doc_text(&q.docs).lines().next().unwrap_or("").trim().to_string();
-                doc.push_str(&format!(" - `{}` (default `{}`", q.ident, default_text(q.default)));
+                let first_line = doc_text(&q.docs)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                doc.push_str(&format!(
+                    " - `{}` (default `{}`",
+                    q.ident,
+                    default_text(q.default)
+                ));
                 if let Some(c) = &q.check {
                     doc.push_str(&format!(", must satisfy `{}`", expr_text(c)));
                 }
@@ -477,7 +513,13 @@ fn specialized_body(
                 names.entry(new).or_insert(name);
             }
         }
-        arms.push(specialized_body(lowered, names, &specialized, params, depth + 1));
+        arms.push(specialized_body(
+            lowered,
+            names,
+            &specialized,
+            params,
+            depth + 1,
+        ));
     }
     let ident = &bool_params[flag as usize];
     let (on, off) = (&arms[0], &arms[1]);
@@ -547,7 +589,10 @@ pub fn doc_text(docs: &[syn::Attribute]) -> String {
     docs.iter()
         .filter_map(|attr| match &attr.meta {
             syn::Meta::NameValue(nv) => match &nv.value {
-                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value()),
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value()),
                 _ => None,
             },
             _ => None,
@@ -624,7 +669,13 @@ mod tests {
     fn intermediates_keep_the_users_names() {
         let expanded = focal();
         let value_grad = method_body(&expanded, "value_grad");
-        for name in ["let p_clipped", "let p_t", "let d_p_clipped", "let d_p_t", "let d_p ="] {
+        for name in [
+            "let p_clipped",
+            "let p_t",
+            "let d_p_clipped",
+            "let d_p_t",
+            "let d_p =",
+        ] {
             assert!(value_grad.contains(name), "{name} missing in {value_grad}");
         }
     }

@@ -52,10 +52,22 @@ const FUNCTIONS_1: &[(&str, Op1)] = &[
 ];
 /// f64 methods that exist but have no useful derivative, with what to write instead.
 const NOT_DIFFERENTIABLE: &[(&str, &str)] = &[
-    ("floor", "it is piecewise constant, so its gradient is zero almost everywhere"),
-    ("ceil", "it is piecewise constant, so its gradient is zero almost everywhere"),
-    ("round", "it is piecewise constant, so its gradient is zero almost everywhere"),
-    ("trunc", "it is piecewise constant, so its gradient is zero almost everywhere"),
+    (
+        "floor",
+        "it is piecewise constant, so its gradient is zero almost everywhere",
+    ),
+    (
+        "ceil",
+        "it is piecewise constant, so its gradient is zero almost everywhere",
+    ),
+    (
+        "round",
+        "it is piecewise constant, so its gradient is zero almost everywhere",
+    ),
+    (
+        "trunc",
+        "it is piecewise constant, so its gradient is zero almost everywhere",
+    ),
     ("fract", "it jumps at every integer"),
     ("rem_euclid", "it jumps at every multiple of its argument"),
     ("to_bits", "it is not a number-valued function"),
@@ -141,7 +153,10 @@ struct Lowerer<'a> {
 
 impl Lowerer<'_> {
     fn bind(&mut self, name: String, id: NodeId) {
-        self.scopes.last_mut().expect("a scope is open").push((name, id));
+        self.scopes
+            .last_mut()
+            .expect("a scope is open")
+            .push((name, id));
     }
 
     fn lookup(&self, name: &str) -> Option<NodeId> {
@@ -234,7 +249,8 @@ impl Lowerer<'_> {
             }
         }
         if count == 0 {
-            self.cx.error_span(block.span(), "a loss body needs a value");
+            self.cx
+                .error_span(block.span(), "a loss body needs a value");
             return None;
         }
         if ok { result } else { None }
@@ -255,7 +271,8 @@ impl Lowerer<'_> {
             p => (p, None),
         };
         let Pat::Ident(ident) = pat else {
-            self.cx.error_at(pat, "a `let` in a loss binds one name (no patterns)");
+            self.cx
+                .error_at(pat, "a `let` in a loss binds one name (no patterns)");
             return None;
         };
         if let Some(m) = &ident.mutability {
@@ -266,15 +283,18 @@ impl Lowerer<'_> {
             );
         }
         if ident.by_ref.is_some() || ident.subpat.is_some() {
-            self.cx.error_at(ident, "a `let` in a loss binds one name (no patterns)");
+            self.cx
+                .error_at(ident, "a `let` in a loss binds one name (no patterns)");
             return None;
         }
         let Some(init) = &local.init else {
-            self.cx.error_at(local, "a `let` in a loss needs a value: `let x = ...;`");
+            self.cx
+                .error_at(local, "a `let` in a loss needs a value: `let x = ...;`");
             return None;
         };
         if let Some((_, diverge)) = &init.diverge {
-            self.cx.error_at(diverge, "`let .. else` is not part of the loss language");
+            self.cx
+                .error_at(diverge, "`let .. else` is not part of the loss language");
             return None;
         }
         let id = self.expr(&init.expr)?;
@@ -282,13 +302,23 @@ impl Lowerer<'_> {
             let want_bool = matches!(&**ty, syn::Type::Path(p) if p.path.is_ident("bool"));
             let want_float = matches!(&**ty, syn::Type::Path(p) if p.path.is_ident("f64"));
             if !(want_bool || want_float) {
-                self.cx.error_at(ty, "a binding in a loss is `f64` or `bool`");
+                self.cx
+                    .error_at(ty, "a binding in a loss is `f64` or `bool`");
                 return None;
             }
             if want_bool != self.graph.is_bool(id) {
-                let found = if self.graph.is_bool(id) { "a condition" } else { "a number" };
-                self.cx
-                    .error_at(&init.expr, format!("expected `{}`, found {found}", if want_bool { "bool" } else { "f64" }));
+                let found = if self.graph.is_bool(id) {
+                    "a condition"
+                } else {
+                    "a number"
+                };
+                self.cx.error_at(
+                    &init.expr,
+                    format!(
+                        "expected `{}`, found {found}",
+                        if want_bool { "bool" } else { "f64" }
+                    ),
+                );
                 return None;
             }
         }
@@ -300,7 +330,10 @@ impl Lowerer<'_> {
 
     fn expect_float(&self, id: NodeId, at: impl ToTokens) -> Option<NodeId> {
         if self.graph.is_bool(id) {
-            self.cx.error_at(at, "expected a number, found a condition: a loss returns `f64`");
+            self.cx.error_at(
+                at,
+                "expected a number, found a condition: a loss returns `f64`",
+            );
             None
         } else {
             Some(id)
@@ -406,15 +439,26 @@ impl Lowerer<'_> {
         match lit {
             Lit::Float(f) => match f.base10_parse::<f64>() {
                 Ok(v) if v.is_finite() && f.suffix() != "f32" => Some(self.graph.constant(v, span)),
-                Ok(_) if f.suffix() == "f32" => self.error(f, "write `f64` literals: the macro makes the loss generic over the float type"),
+                Ok(_) if f.suffix() == "f32" => self.error(
+                    f,
+                    "write `f64` literals: the macro makes the loss generic over the float type",
+                ),
                 _ => self.error(f, "expected a finite number"),
             },
             Lit::Int(i) => match i.base10_parse::<f64>() {
-                Ok(v) if i.suffix().is_empty() || i.suffix() == "f64" => Some(self.graph.constant(v, span)),
-                _ => self.error(i, "integer literals in a loss stand for `f64` values: remove the suffix"),
+                Ok(v) if i.suffix().is_empty() || i.suffix() == "f64" => {
+                    Some(self.graph.constant(v, span))
+                }
+                _ => self.error(
+                    i,
+                    "integer literals in a loss stand for `f64` values: remove the suffix",
+                ),
             },
             Lit::Bool(b) => Some(self.graph.bool_const(b.value, span)),
-            _ => self.error(lit, "only number and `bool` literals are part of the loss language"),
+            _ => self.error(
+                lit,
+                "only number and `bool` literals are part of the loss language",
+            ),
         }
     }
 
@@ -529,7 +573,10 @@ impl Lowerer<'_> {
         let otherwise = self.expr(else_branch);
         let (cond, then, otherwise) = (cond?, then?, otherwise?);
         if self.graph.is_bool(then) != self.graph.is_bool(otherwise) {
-            return self.error(i, "both branches of this `if` must be numbers, or both conditions");
+            return self.error(
+                i,
+                "both branches of this `if` must be numbers, or both conditions",
+            );
         }
         Some(self.graph.select(cond, then, otherwise, span))
     }
@@ -548,7 +595,10 @@ impl Lowerer<'_> {
             } else {
                 this.cx.error_at(
                     &m.method,
-                    format!("`{name}` takes {n} argument{}", if n == 1 { "" } else { "s" }),
+                    format!(
+                        "`{name}` takes {n} argument{}",
+                        if n == 1 { "" } else { "s" }
+                    ),
                 );
                 None
             }
@@ -585,7 +635,10 @@ impl Lowerer<'_> {
                     );
                 }
                 let hint = match name.as_str() {
-                    "log" | "log10" | "log2" => "; write `x.ln() / B.ln()` with the base's logarithm, or `x.ln()`".to_string(),
+                    "log" | "log10" | "log2" => {
+                        "; write `x.ln() / B.ln()` with the base's logarithm, or `x.ln()`"
+                            .to_string()
+                    }
                     "powf32" | "pow" => "; did you mean `powf`?".to_string(),
                     "log1p" => "; did you mean `ln_1p`?".to_string(),
                     "expm1" => "; did you mean `exp_m1`?".to_string(),
@@ -607,7 +660,10 @@ impl Lowerer<'_> {
     fn call(&mut self, c: &syn::ExprCall) -> Option<NodeId> {
         let span = c.func.span();
         let Expr::Path(path) = &*c.func else {
-            return self.error(&c.func, "only the loss language's functions can be called here");
+            return self.error(
+                &c.func,
+                "only the loss language's functions can be called here",
+            );
         };
         let Some(ident) = path.path.get_ident() else {
             return self.error(
@@ -627,7 +683,10 @@ impl Lowerer<'_> {
             } else {
                 this.cx.error_at(
                     ident,
-                    format!("`{name}` takes {n} argument{}", if n == 1 { "" } else { "s" }),
+                    format!(
+                        "`{name}` takes {n} argument{}",
+                        if n == 1 { "" } else { "s" }
+                    ),
                 );
                 None
             }
@@ -713,7 +772,9 @@ fn pattern_names(pat: &Pat, out: &mut Vec<String>) {
 
 fn integer_literal(expr: &Expr) -> Option<i32> {
     match expr {
-        Expr::Lit(syn::ExprLit { lit: Lit::Int(i), .. }) => i.base10_parse().ok(),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(i), ..
+        }) => i.base10_parse().ok(),
         Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => integer_literal(&u.expr).map(|n: i32| -n),
         Expr::Paren(p) => integer_literal(&p.expr),
         _ => None,

@@ -36,9 +36,11 @@ pub fn binary_crossentropy(
 
 /// Binary focal cross-entropy (Lin et al., 2017): the cross-entropy scaled by
 /// `(1 - p_t)^gamma`, which down-weights easy examples, optionally balanced by `alpha`.
-#[loss(
-    keras = "keras.losses.BinaryFocalCrossentropy"
-)]
+///
+/// For `0 < gamma < 2` the second derivative is unbounded where `p_t` reaches 1 (a perfect
+/// prediction): `grad_hess` returns infinity there, the true value. For `gamma >= 2` (the
+/// default is 2) it is finite everywhere the loss is.
+#[loss(keras = "keras.losses.BinaryFocalCrossentropy")]
 pub fn binary_focal_crossentropy(
     y_true: f64,
     y_pred: f64,

@@ -35,7 +35,11 @@ pub fn mean_absolute_error(y_true: f64, y_pred: f64) -> f64 {
 ///
 /// The second derivative is 1 on the quadratic part and 0 on the linear part. At
 /// `|error| == delta` the quadratic branch is taken (Keras uses `<=`).
-#[loss(alias = "HuberLoss", keras = "keras.losses.Huber", pytorch = "torch.nn.HuberLoss")]
+#[loss(
+    alias = "HuberLoss",
+    keras = "keras.losses.Huber",
+    pytorch = "torch.nn.HuberLoss"
+)]
 pub fn huber(
     y_true: f64,
     y_pred: f64,
