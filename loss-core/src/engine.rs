@@ -2,6 +2,9 @@
 //! diagnosis. Everything here works on contiguous slices in standard (row-major) order; the
 //! class axis is the last one, so a row is a contiguous run of `c` elements.
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use ndarray::{Array, ArrayRef, ArrayView, CowArray, Dimension, IxDyn};
 
 use crate::sum::{PairwiseSum, sum_slice};
@@ -146,20 +149,12 @@ impl<'a, F: Float, D: Dimension> Prepared<'a, F, D> {
         Ok(())
     }
 
-    /// Diagnoses NaN in `values` (a result of the inputs): an error if an input holds NaN.
-    fn check_all(&self, values: &[F], weights: Option<&Weights<'_, F>>) -> Result<()> {
-        if values.iter().any(|x| x.is_nan()) {
+    /// Diagnoses a NaN result: an error if an input holds NaN.
+    fn check_nan(&self, result: F, weights: Option<&Weights<'_, F>>) -> Result<()> {
+        if result.is_nan() {
             self.diagnose_nan(weights)?;
         }
         Ok(())
-    }
-
-    /// Rows of `y_true` and `y_pred`, zipped.
-    #[inline]
-    fn rows_iter(&self) -> impl Iterator<Item = (&[F], &[F])> {
-        self.t()
-            .chunks_exact(self.ct)
-            .zip(self.p().chunks_exact(self.c))
     }
 }
 
@@ -248,6 +243,106 @@ impl<'c, F: Float> Weights<'c, F> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Work splitting. The input is cut into tasks of a fixed size (`CHUNK` elements, or whole
+// rows of about that size for row kernels); each task returns a partial sum, and partial sums
+// are combined pairwise in task order. The result therefore does not depend on how many
+// threads ran the tasks. Large inputs are spread over the cores with `std::thread::scope`.
+
+/// Elements per task (a multiple of the element loops' block).
+const CHUNK: usize = 1 << 15;
+/// Inputs smaller than this many elements run on the calling thread.
+const PARALLEL_MIN: usize = 1 << 17;
+
+static MAX_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Limits the threads a loss computation may use (`0`: automatic, the default: the
+/// `LOSSES_NUM_THREADS` environment variable if set, else the available parallelism; `1`:
+/// only the calling thread). Inputs under 131072 elements always run on the calling thread.
+/// Results do not depend on the number of threads: partial sums are combined in a fixed order.
+pub fn set_max_threads(n: usize) {
+    MAX_THREADS.store(n, Ordering::Relaxed);
+}
+
+/// The number of threads a large loss computation uses (see [`set_max_threads`]).
+pub fn max_threads() -> usize {
+    match MAX_THREADS.load(Ordering::Relaxed) {
+        0 => {
+            static AUTO: OnceLock<usize> = OnceLock::new();
+            *AUTO.get_or_init(|| {
+                std::env::var("LOSSES_NUM_THREADS")
+                    .ok()
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .filter(|&n| n > 0)
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            })
+        }
+        n => n,
+    }
+}
+
+/// Runs `f` on every task and returns the pairwise sum of the results, in task order. `work`
+/// is the number of elements, to decide whether threads are worth starting.
+fn run<F: Float, T: Send>(work: usize, tasks: Vec<T>, f: impl Fn(T) -> F + Sync) -> F {
+    let threads = if work >= PARALLEL_MIN {
+        max_threads().min(tasks.len())
+    } else {
+        1
+    };
+    let mut total = PairwiseSum::new();
+    if threads <= 1 {
+        for task in tasks {
+            total.add(f(task));
+        }
+        return total.sum();
+    }
+    let per_thread = tasks.len().div_ceil(threads);
+    let mut groups: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut tasks = tasks.into_iter();
+    loop {
+        let group: Vec<T> = tasks.by_ref().take(per_thread).collect();
+        if group.is_empty() {
+            break;
+        }
+        groups.push(group);
+    }
+    let f = &f;
+    let run_group = move |group: Vec<T>| group.into_iter().map(f).collect::<Vec<F>>();
+    std::thread::scope(|scope| {
+        let last = groups.pop().unwrap_or_default();
+        let handles: Vec<_> = groups
+            .into_iter()
+            .map(|group| scope.spawn(move || run_group(group)))
+            .collect();
+        let mine = run_group(last);
+        for handle in handles {
+            match handle.join() {
+                Ok(partials) => total.extend(partials),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        total.extend(mine);
+    });
+    total.sum()
+}
+
+/// NaN if any of `xs` is NaN, else 0: how output-only tasks report a NaN to [`run`].
+#[inline]
+fn nan_flag<F: Float>(xs: &[F]) -> F {
+    if xs.iter().any(|x| x.is_nan()) {
+        F::NAN
+    } else {
+        F::ZERO
+    }
+}
+
+impl<F: Float, D: Dimension> Prepared<'_, F, D> {
+    /// Rows per task for row kernels: about `CHUNK` elements, at least one row.
+    fn rows_per_task(&self) -> usize {
+        (CHUNK / self.c).max(1)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Computations. `K::ELEMENTWISE` is a constant, so each function compiles to one branch.
 
 /// The per-sample losses (row values), in row order.
@@ -255,11 +350,21 @@ pub(crate) fn per_sample<F: Float, D: Dimension, K: LossKernel<F>>(
     k: &K,
     prep: &Prepared<'_, F, D>,
 ) -> Result<Vec<F>> {
+    let (ct, c, rpt) = (prep.ct, prep.c, prep.rows_per_task());
     let mut out = vec![F::ZERO; prep.rows];
-    for ((t, p), o) in prep.rows_iter().zip(&mut out) {
-        *o = k.row_value(t, p);
-    }
-    prep.check_all(&out, None)?;
+    let tasks: Vec<_> = prep
+        .t()
+        .chunks(rpt * ct)
+        .zip(prep.p().chunks(rpt * c))
+        .zip(out.chunks_mut(rpt))
+        .collect();
+    let flag = run(prep.p().len(), tasks, |((t, p), o)| {
+        for ((tr, pr), o) in t.chunks_exact(ct).zip(p.chunks_exact(c)).zip(o.iter_mut()) {
+            *o = k.row_value(tr, pr);
+        }
+        nan_flag(o)
+    });
+    prep.check_nan(flag, None)?;
     Ok(out)
 }
 
@@ -273,50 +378,18 @@ pub(crate) fn per_element<F: Float, D: Dimension, K: LossKernel<F>>(
         return Err(LossError::NotElementwise { loss: name });
     }
     let mut out = vec![F::ZERO; prep.p().len()];
-    k.per_element(prep.t(), prep.p(), &mut out);
-    prep.check_all(&out, None)?;
+    let tasks: Vec<_> = prep
+        .t()
+        .chunks(CHUNK)
+        .zip(prep.p().chunks(CHUNK))
+        .zip(out.chunks_mut(CHUNK))
+        .collect();
+    let flag = run(prep.p().len(), tasks, |((t, p), o)| {
+        k.per_element(t, p, o);
+        nan_flag(o)
+    });
+    prep.check_nan(flag, None)?;
     Ok(out)
-}
-
-/// The sum of the row values of a run of rows.
-#[inline]
-fn sum_rows<F: Float, K: LossKernel<F>>(k: &K, t: &[F], p: &[F], ct: usize, c: usize) -> F {
-    if K::ELEMENTWISE {
-        // A mean over the whole run, times the number of rows: the sum of the row means.
-        let rows = p.len() / c;
-        return k.row_value(t, p) * F::from_usize(rows);
-    }
-    let mut s = PairwiseSum::new();
-    for (tr, pr) in t.chunks_exact(ct).zip(p.chunks_exact(c)) {
-        s.add(k.row_value(tr, pr));
-    }
-    s.sum()
-}
-
-/// The sum of the row values of a run of rows; `grad = scale * d(row value)/d y_pred`.
-#[inline]
-fn sum_rows_grad<F: Float, K: LossKernel<F>>(
-    k: &K,
-    t: &[F],
-    p: &[F],
-    ct: usize,
-    c: usize,
-    scale: F,
-    g: &mut [F],
-) -> F {
-    if K::ELEMENTWISE {
-        let cf = F::from_usize(c);
-        return k.flat_value_grad(t, p, scale / cf, g) / cf;
-    }
-    let mut s = PairwiseSum::new();
-    for ((tr, pr), gr) in t
-        .chunks_exact(ct)
-        .zip(p.chunks_exact(c))
-        .zip(g.chunks_exact_mut(c))
-    {
-        s.add(k.row_value_grad(tr, pr, scale, gr));
-    }
-    s.sum()
 }
 
 /// The reduced loss without weights.
@@ -325,21 +398,30 @@ pub(crate) fn value<F: Float, D: Dimension, K: LossKernel<F>>(
     prep: &Prepared<'_, F, D>,
     reduction: Reduction,
 ) -> Result<F> {
+    let (t, p, n) = (prep.t(), prep.p(), prep.p().len());
     let v = if K::ELEMENTWISE {
-        // The mean over every element is the mean of the row means.
-        let mean = k.row_value(prep.t(), prep.p());
+        let tasks: Vec<_> = t.chunks(CHUNK).zip(p.chunks(CHUNK)).collect();
+        let sum = run(n, tasks, |(t, p)| k.flat_value(t, p));
         match reduction {
-            Reduction::Sum => mean * F::from_usize(prep.rows),
-            Reduction::Mean | Reduction::WeightedMean => mean,
+            Reduction::Sum => sum / F::from_usize(prep.c),
+            Reduction::Mean | Reduction::WeightedMean => sum / F::from_usize(n),
         }
     } else {
-        let s = sum_rows(k, prep.t(), prep.p(), prep.ct, prep.c);
+        let (ct, c, rpt) = (prep.ct, prep.c, prep.rows_per_task());
+        let tasks: Vec<_> = t.chunks(rpt * ct).zip(p.chunks(rpt * c)).collect();
+        let sum = run(n, tasks, |(t, p)| {
+            let mut s = PairwiseSum::new();
+            for (tr, pr) in t.chunks_exact(ct).zip(p.chunks_exact(c)) {
+                s.add(k.row_value(tr, pr));
+            }
+            s.sum()
+        });
         match reduction {
-            Reduction::Sum => s,
-            Reduction::Mean | Reduction::WeightedMean => s / F::from_usize(prep.rows),
+            Reduction::Sum => sum,
+            Reduction::Mean | Reduction::WeightedMean => sum / F::from_usize(prep.rows),
         }
     };
-    prep.check_all(&[v], None)?;
+    prep.check_nan(v, None)?;
     Ok(v)
 }
 
@@ -350,22 +432,43 @@ pub(crate) fn value_grad<F: Float, D: Dimension, K: LossKernel<F>>(
     reduction: Reduction,
     g: &mut [F],
 ) -> Result<F> {
-    let (t, p) = (prep.t(), prep.p());
+    let (t, p, n) = (prep.t(), prep.p(), prep.p().len());
     let v = if K::ELEMENTWISE {
-        // One flat pass: SUM of element values, each gradient scaled by 1 / denominator.
+        // SUM of the element values, each gradient scaled by 1 / denominator.
         let denom = match reduction {
             Reduction::Sum => F::from_usize(prep.c),
-            Reduction::Mean | Reduction::WeightedMean => F::from_usize(p.len()),
+            Reduction::Mean | Reduction::WeightedMean => F::from_usize(n),
         };
-        k.flat_value_grad(t, p, F::ONE / denom, g) / denom
+        let scale = F::ONE / denom;
+        let tasks: Vec<_> = t
+            .chunks(CHUNK)
+            .zip(p.chunks(CHUNK))
+            .zip(g.chunks_mut(CHUNK))
+            .collect();
+        run(n, tasks, |((t, p), g)| k.flat_value_grad(t, p, scale, g)) / denom
     } else {
         let denom = match reduction {
             Reduction::Sum => F::ONE,
             Reduction::Mean | Reduction::WeightedMean => F::from_usize(prep.rows),
         };
-        sum_rows_grad(k, t, p, prep.ct, prep.c, F::ONE / denom, g) / denom
+        let scale = F::ONE / denom;
+        let (ct, c, rpt) = (prep.ct, prep.c, prep.rows_per_task());
+        let tasks: Vec<_> = t
+            .chunks(rpt * ct)
+            .zip(p.chunks(rpt * c))
+            .zip(g.chunks_mut(rpt * c))
+            .collect();
+        let sum = run(n, tasks, |((t, p), g)| {
+            let mut s = PairwiseSum::new();
+            let rows = t.chunks_exact(ct).zip(p.chunks_exact(c));
+            for ((tr, pr), gr) in rows.zip(g.chunks_exact_mut(c)) {
+                s.add(k.row_value_grad(tr, pr, scale, gr));
+            }
+            s.sum()
+        });
+        sum / denom
     };
-    prep.check_all(&[v], None)?;
+    prep.check_nan(v, None)?;
     Ok(v)
 }
 
@@ -385,6 +488,147 @@ fn weighted_denominator<F: Float>(
     }
 }
 
+/// Weighted, element-wise kernels: `Σ w_g · SUM(elements of group g)` over a run of elements
+/// starting at element `start`, cut where the weight changes (every `group * c` elements).
+/// With `g`, writes `w_g * inv_denom / c * derivative`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn weighted_elements<F: Float, K: LossKernel<F>>(
+    k: &K,
+    t: &[F],
+    p: &[F],
+    mut g: Option<&mut [F]>,
+    start: usize,
+    group_len: usize,
+    w: &[F],
+    grad_scale: F,
+) -> F {
+    let mut s = PairwiseSum::new();
+    let mut pos = 0;
+    while pos < p.len() {
+        let gi = (start + pos) / group_len;
+        let end = ((gi + 1) * group_len - start).min(p.len());
+        let wi = w[gi];
+        let seg = match g.as_deref_mut() {
+            Some(g) => k.flat_value_grad(
+                &t[pos..end],
+                &p[pos..end],
+                wi * grad_scale,
+                &mut g[pos..end],
+            ),
+            None => k.flat_value(&t[pos..end], &p[pos..end]),
+        };
+        s.add(wi * seg);
+        pos = end;
+    }
+    s.sum()
+}
+
+/// Weighted, row kernels: `Σ w_r · l_r` over a run of rows starting at row `row0`. With `g`,
+/// writes `w_r * inv_denom * d l_r`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn weighted_rows<F: Float, K: LossKernel<F>>(
+    k: &K,
+    t: &[F],
+    p: &[F],
+    g: Option<&mut [F]>,
+    (ct, c): (usize, usize),
+    row0: usize,
+    w: &Weights<'_, F>,
+    inv_denom: F,
+) -> F {
+    let mut s = PairwiseSum::new();
+    let rows = t.chunks_exact(ct).zip(p.chunks_exact(c));
+    match g {
+        Some(g) => {
+            for (j, ((tr, pr), gr)) in rows.zip(g.chunks_exact_mut(c)).enumerate() {
+                let wi = w.w()[(row0 + j) / w.group];
+                s.add(wi * k.row_value_grad(tr, pr, wi * inv_denom, gr));
+            }
+        }
+        None => {
+            for (j, (tr, pr)) in rows.enumerate() {
+                let wi = w.w()[(row0 + j) / w.group];
+                s.add(wi * k.row_value(tr, pr));
+            }
+        }
+    }
+    s.sum()
+}
+
+/// The reduced loss with sample weights, and its gradient when `g` is given, in one pass.
+fn weighted<F: Float, D: Dimension, K: LossKernel<F>>(
+    k: &K,
+    prep: &Prepared<'_, F, D>,
+    w: &Weights<'_, F>,
+    reduction: Reduction,
+    g: Option<&mut [F]>,
+) -> Result<F> {
+    let Some(denom) = weighted_denominator(prep.rows, w, reduction) else {
+        if let Some(g) = g {
+            g.fill(F::ZERO);
+        }
+        return Ok(F::ZERO);
+    };
+    let (t, p, n) = (prep.t(), prep.p(), prep.p().len());
+    let v = if K::ELEMENTWISE {
+        let group_len = w.group * prep.c;
+        let cf = F::from_usize(prep.c);
+        let grad_scale = F::ONE / (denom * cf);
+        let ws = w.w();
+        let sum = match g {
+            Some(g) => {
+                let tasks: Vec<_> = t
+                    .chunks(CHUNK)
+                    .zip(p.chunks(CHUNK))
+                    .zip(g.chunks_mut(CHUNK))
+                    .enumerate()
+                    .collect();
+                run(n, tasks, |(i, ((t, p), g))| {
+                    weighted_elements(k, t, p, Some(g), i * CHUNK, group_len, ws, grad_scale)
+                })
+            }
+            None => {
+                let tasks: Vec<_> = t.chunks(CHUNK).zip(p.chunks(CHUNK)).enumerate().collect();
+                run(n, tasks, |(i, (t, p))| {
+                    weighted_elements(k, t, p, None, i * CHUNK, group_len, ws, grad_scale)
+                })
+            }
+        };
+        sum / cf / denom
+    } else {
+        let (ct, c, rpt) = (prep.ct, prep.c, prep.rows_per_task());
+        let inv = F::ONE / denom;
+        let sum = match g {
+            Some(g) => {
+                let tasks: Vec<_> = t
+                    .chunks(rpt * ct)
+                    .zip(p.chunks(rpt * c))
+                    .zip(g.chunks_mut(rpt * c))
+                    .enumerate()
+                    .collect();
+                run(n, tasks, |(i, ((t, p), g))| {
+                    weighted_rows(k, t, p, Some(g), (ct, c), i * rpt, w, inv)
+                })
+            }
+            None => {
+                let tasks: Vec<_> = t
+                    .chunks(rpt * ct)
+                    .zip(p.chunks(rpt * c))
+                    .enumerate()
+                    .collect();
+                run(n, tasks, |(i, (t, p))| {
+                    weighted_rows(k, t, p, None, (ct, c), i * rpt, w, inv)
+                })
+            }
+        };
+        sum / denom
+    };
+    prep.check_nan(v, Some(w))?;
+    Ok(v)
+}
+
 /// The reduced loss with sample weights.
 pub(crate) fn weighted_value<F: Float, D: Dimension, K: LossKernel<F>>(
     k: &K,
@@ -392,24 +636,7 @@ pub(crate) fn weighted_value<F: Float, D: Dimension, K: LossKernel<F>>(
     w: &Weights<'_, F>,
     reduction: Reduction,
 ) -> Result<F> {
-    let Some(denom) = weighted_denominator(prep.rows, w, reduction) else {
-        return Ok(F::ZERO);
-    };
-    let (gt, gp) = (w.group * prep.ct, w.group * prep.c);
-    let mut s = PairwiseSum::new();
-    for ((t, p), &wi) in prep
-        .t()
-        .chunks_exact(gt)
-        .zip(prep.p().chunks_exact(gp))
-        .zip(w.w())
-    {
-        s.add(wi * sum_rows(k, t, p, prep.ct, prep.c));
-    }
-    let v = s.sum() / denom;
-    if v.is_nan() {
-        prep.diagnose_nan(Some(w))?;
-    }
-    Ok(v)
+    weighted(k, prep, w, reduction, None)
 }
 
 /// The reduced loss with sample weights and its gradient, in one pass.
@@ -420,21 +647,7 @@ pub(crate) fn weighted_value_grad<F: Float, D: Dimension, K: LossKernel<F>>(
     reduction: Reduction,
     g: &mut [F],
 ) -> Result<F> {
-    let Some(denom) = weighted_denominator(prep.rows, w, reduction) else {
-        g.fill(F::ZERO);
-        return Ok(F::ZERO);
-    };
-    let (gt, gp) = (w.group * prep.ct, w.group * prep.c);
-    let mut s = PairwiseSum::new();
-    let groups = prep.t().chunks_exact(gt).zip(prep.p().chunks_exact(gp));
-    for (((t, p), gg), &wi) in groups.zip(g.chunks_exact_mut(gp)).zip(w.w()) {
-        s.add(wi * sum_rows_grad(k, t, p, prep.ct, prep.c, wi / denom, gg));
-    }
-    let v = s.sum() / denom;
-    if v.is_nan() {
-        prep.diagnose_nan(Some(w))?;
-    }
-    Ok(v)
+    weighted(k, prep, w, reduction, Some(g))
 }
 
 /// First and second derivatives of each unreduced term.
@@ -444,18 +657,32 @@ pub(crate) fn grad_hess<F: Float, D: Dimension, K: LossKernel<F>>(
     g: &mut [F],
     h: &mut [F],
 ) -> Result<()> {
-    if K::ELEMENTWISE {
-        k.row_grad_hess(prep.t(), prep.p(), g, h);
+    let (t, p, n) = (prep.t(), prep.p(), prep.p().len());
+    let (ct, c) = (prep.ct, prep.c);
+    // Element-wise kernels: any run of elements; row kernels: whole rows.
+    let (tl, pl) = if K::ELEMENTWISE {
+        (CHUNK, CHUNK)
     } else {
-        let c = prep.c;
-        for ((tr, pr), (gr, hr)) in prep
-            .rows_iter()
-            .zip(g.chunks_exact_mut(c).zip(h.chunks_exact_mut(c)))
-        {
-            k.row_grad_hess(tr, pr, gr, hr);
+        let rpt = prep.rows_per_task();
+        (rpt * ct, rpt * c)
+    };
+    let tasks: Vec<_> = t
+        .chunks(tl)
+        .zip(p.chunks(pl))
+        .zip(g.chunks_mut(pl).zip(h.chunks_mut(pl)))
+        .collect();
+    let flag = run(n, tasks, |((t, p), (g, h))| {
+        if K::ELEMENTWISE {
+            k.row_grad_hess(t, p, g, h);
+        } else {
+            let rows = t.chunks_exact(ct).zip(p.chunks_exact(c));
+            for ((tr, pr), (gr, hr)) in rows.zip(g.chunks_exact_mut(c).zip(h.chunks_exact_mut(c))) {
+                k.row_grad_hess(tr, pr, gr, hr);
+            }
         }
-    }
-    prep.check_all(g, None)
+        nan_flag(g)
+    });
+    prep.check_nan(flag, None)
 }
 
 /// Runs `f` on `grad` as a flat row-major slice: directly when `grad` is in standard layout,
@@ -489,7 +716,104 @@ pub(crate) fn zeros_like<F: Float, D: Dimension>(prep: &Prepared<'_, F, D>) -> A
 
 #[cfg(test)]
 mod tests {
-    use super::unravel;
+    use super::*;
+    use crate::Loss;
+    use crate::testing::{TestHuber, TestMse, TestSoftmaxCe, TestSparseCe};
+    use ndarray::{Array1, Array2, Array3};
+
+    /// Runs `f` with 1 and with 3 threads; the results must be identical.
+    fn same_with_threads<R: PartialEq + std::fmt::Debug>(f: impl Fn() -> R) -> R {
+        set_max_threads(1);
+        let one = f();
+        set_max_threads(3);
+        let three = f();
+        set_max_threads(0);
+        assert_eq!(one, three);
+        one
+    }
+
+    fn naive_weighted(t: &Array2<f64>, p: &Array2<f64>, w: &Array1<f64>, r: Reduction) -> f64 {
+        let c = t.ncols() as f64;
+        let mut s = 0.0;
+        for ((tr, pr), wi) in t.rows().into_iter().zip(p.rows()).zip(w) {
+            let l: f64 = tr
+                .iter()
+                .zip(pr)
+                .map(|(a, b)| (b - a) * (b - a))
+                .sum::<f64>()
+                / c;
+            s += wi * l;
+        }
+        match r {
+            Reduction::Mean => s / t.nrows() as f64,
+            Reduction::Sum => s,
+            Reduction::WeightedMean => s / w.sum(),
+        }
+    }
+
+    #[test]
+    fn large_inputs_are_split_deterministically() {
+        // 50_000 rows of 3: tasks of 32768 elements cut rows and weight groups.
+        let n = 50_000;
+        let t = Array2::from_shape_fn((n, 3), |(i, j)| ((i * 3 + j) as f64 * 1e-3).sin());
+        let p = Array2::from_shape_fn((n, 3), |(i, j)| ((i * 3 + j) as f64 * 7e-4).cos());
+        let w = Array1::from_shape_fn(n, |i| (i % 7) as f64 * 0.5);
+        for r in Reduction::ALL {
+            let l = TestMse { reduction: r };
+            let (v, g) = same_with_threads(|| l.value_and_grad_weighted(&t, &p, &w).unwrap());
+            let want = naive_weighted(&t, &p, &w, r);
+            assert!((v - want).abs() < 1e-12 * want.abs(), "{r:?} {v} {want}");
+            let v2 = same_with_threads(|| l.forward_weighted(&t, &p, &w).unwrap());
+            assert!((v2 - v).abs() < 1e-14 * v.abs());
+            let denom = match r {
+                Reduction::Mean => n as f64,
+                Reduction::Sum => 1.0,
+                Reduction::WeightedMean => w.sum(),
+            };
+            for i in [0, 1, 10_922, 10_923, 32_767, 49_999] {
+                for j in 0..3 {
+                    let want = w[i] * 2.0 * (p[[i, j]] - t[[i, j]]) / 3.0 / denom;
+                    assert!((g[[i, j]] - want).abs() <= 1e-15 * want.abs().max(1e-300));
+                }
+            }
+            same_with_threads(|| l.value_and_grad(&t, &p).unwrap());
+            same_with_threads(|| l.forward(&t, &p).unwrap());
+            same_with_threads(|| l.per_sample(&t, &p).unwrap());
+            same_with_threads(|| l.per_element(&t, &p).unwrap());
+            same_with_threads(|| l.grad_hess(&t, &p).unwrap());
+            let ce = TestSoftmaxCe { reduction: r };
+            same_with_threads(|| ce.value_and_grad_weighted(&t, &p, &w).unwrap());
+            same_with_threads(|| ce.value_and_grad(&t, &p).unwrap());
+            same_with_threads(|| ce.grad_hess(&t, &p).unwrap());
+        }
+        // Prefix weights over a 3-D input: a weight covers 40 rows of 5.
+        let t3 = Array3::from_shape_fn((1000, 40, 5), |(i, j, k)| ((i + j * k) as f64).sin());
+        let p3 = Array3::from_shape_fn((1000, 40, 5), |(i, j, k)| ((i * j + k) as f64).cos());
+        let w3 = Array1::from_shape_fn(1000, |i| 1.0 + (i % 3) as f64);
+        let l = TestHuber::default();
+        let (v, _) = same_with_threads(|| l.value_and_grad_weighted(&t3, &p3, &w3).unwrap());
+        let w_full = Array2::from_shape_fn((1000, 40), |(i, _)| w3[i]);
+        let (v_full, _) = l.value_and_grad_weighted(&t3, &p3, &w_full).unwrap();
+        assert!((v - v_full).abs() < 1e-13 * v.abs());
+        // One huge row (1-D input) with a 0-d weight: element tasks inside a row.
+        let t1 = Array1::from_shape_fn(300_000, |i| (i as f64 * 1e-4).sin());
+        let p1 = Array1::zeros(300_000);
+        let w0 = ndarray::arr0(2.0);
+        let (v1, g1) = same_with_threads(|| l.value_and_grad_weighted(&t1, &p1, &w0).unwrap());
+        let (u1, h1) = l.value_and_grad(&t1, &p1).unwrap();
+        assert!((v1 - 2.0 * u1).abs() < 1e-14 * v1.abs());
+        assert!(g1.iter().zip(&h1).all(|(a, b)| *a == 2.0 * b));
+        // Sparse rows.
+        let labels = Array2::from_shape_fn((n, 1), |(i, _)| (i % 3) as f64);
+        let sp = TestSparseCe::default();
+        same_with_threads(|| sp.value_and_grad_weighted(&labels, &p, &w).unwrap());
+        same_with_threads(|| sp.per_sample(&labels, &p).unwrap());
+    }
+
+    #[test]
+    fn max_threads_is_positive() {
+        assert!(max_threads() >= 1);
+    }
 
     #[test]
     fn unravel_row_major() {

@@ -48,6 +48,13 @@ pub trait LossKernel<F: Float>: Send + Sync {
     fn flat_value_grad(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
         self.row_value_grad(y_true, y_pred, scale, grad)
     }
+
+    /// The SUM of the element losses over a flat run of elements (any number of rows): the
+    /// value-only fast path of element-wise losses. Row losses never receive this call.
+    /// (Added by the runtime; [`Elementwise`] overrides it, generated code need not.)
+    fn flat_value(&self, y_true: &[F], y_pred: &[F]) -> F {
+        self.row_value(y_true, y_pred) * F::from_usize(y_pred.len())
+    }
 }
 
 /// Adapts an [`ElementKernel`] to the row interface: the per-sample loss is the mean of the
@@ -186,6 +193,12 @@ impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {
     #[inline]
     fn flat_value_grad(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
         sum_values_grads(&self.0, y_true, y_pred, scale, grad)
+    }
+
+    /// The SUM of the element losses.
+    #[inline]
+    fn flat_value(&self, y_true: &[F], y_pred: &[F]) -> F {
+        sum_values(&self.0, y_true, y_pred)
     }
 }
 

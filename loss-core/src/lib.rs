@@ -23,6 +23,7 @@ mod testing;
 pub mod builtins;
 
 pub use dyn_loss::DynLoss;
+pub use engine::{max_threads, set_max_threads};
 pub use entry::{Entry, FromParams, Kind, MakeDyn, ParamInfo, ParamValue};
 pub use error::LossError;
 pub use float::Float;
