@@ -10,9 +10,18 @@ use crate::{Float, Loss, Reduction, Result};
 /// [`Loss`] over dynamic-dimensional views. Returned by [`get`](crate::get) and
 /// [`from_spec`](crate::from_spec); any [`Loss`] becomes one with [`Loss::boxed`].
 ///
-/// ```ignore
+/// ```
+/// # use loss_core as losses;
+/// use losses::DynLoss;
+/// use losses::ndarray::{ArrayD, IxDyn};
+///
 /// let loss: Box<dyn DynLoss<f32>> = losses::from_spec("huber(delta=0.5)")?;
-/// let (value, grad) = loss.value_and_grad(y_true.view().into_dyn(), y_pred.view().into_dyn())?;
+/// let y_true = ArrayD::<f32>::zeros(IxDyn(&[2, 3]));
+/// let y_pred = ArrayD::<f32>::ones(IxDyn(&[2, 3]));
+/// let (value, grad) = loss.value_and_grad(y_true.view(), y_pred.view())?;
+/// assert_eq!(value, 0.375); // 0.5 * (1 - 0.5 / 2), the linear part of Huber
+/// assert_eq!(grad.shape(), &[2, 3]);
+/// # Ok::<(), losses::LossError>(())
 /// ```
 ///
 /// The semantics (class axis last, reductions, weights, errors) are those of [`Loss`].

@@ -136,8 +136,12 @@ pub fn registry() -> &'static Registry {
 
 /// The loss with this name or spec, for float type `F`: the same as [`from_spec`].
 ///
-/// ```ignore
-/// let mse: Box<dyn DynLoss<f64>> = losses::get("mse")?;
+/// ```
+/// # use loss_core as losses;
+/// let mse: Box<dyn losses::DynLoss<f64>> = losses::get("MSE")?;
+/// assert_eq!(mse.name(), "mean_squared_error");
+/// assert_eq!(mse.spec(), "mean_squared_error(reduction=mean)");
+/// # Ok::<(), losses::LossError>(())
 /// ```
 pub fn get<F: Float>(name: &str) -> Result<Box<dyn DynLoss<F>>> {
     registry().build(name)
