@@ -35,9 +35,30 @@ use super::ir::{Cmp, Graph, Node, NodeId, Op1, Op2};
 use proc_macro2::Span;
 use std::collections::HashSet;
 
+/// What a derivative is taken with respect to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Var {
+    /// This element's `y_pred`, with row reductions held fixed (the local derivative).
+    Pred,
+    /// A row reduction node, with `y_pred` and every other reduction held fixed (a partial
+    /// derivative, for the chain rule through reductions in `rowdiff.rs`).
+    Row(NodeId),
+}
+
 impl Graph {
     /// `d id / d y_pred`, memoized. Nodes that do not depend on `y_pred` have derivative 0.
+    /// Row reductions are held fixed: for element-wise losses there are none, and for row
+    /// losses `rowdiff.rs` adds the paths through them.
     pub fn derivative(&mut self, id: NodeId) -> NodeId {
+        self.derivative_by(id, Var::Pred)
+    }
+
+    /// `d id / d reduction`, holding `y_pred` and the other reductions fixed.
+    pub fn partial(&mut self, id: NodeId, reduction: NodeId) -> NodeId {
+        self.derivative_by(id, Var::Row(reduction))
+    }
+
+    fn derivative_by(&mut self, id: NodeId, var: Var) -> NodeId {
         debug_assert!(!self.is_bool(id), "booleans are not differentiated");
         // Collect the nodes whose derivative is still missing, then differentiate them in id
         // order: children before parents, with no recursion.
@@ -45,27 +66,61 @@ impl Graph {
         let mut seen = HashSet::new();
         let mut stack = vec![id];
         while let Some(n) = stack.pop() {
-            if !self.depends_on_pred(n) || self.derivative_of.contains_key(&n) || !seen.insert(n) {
+            if !self.depends_on(n, var) || self.memo(n, var).is_some() || !seen.insert(n) {
                 continue;
             }
             todo.push(n);
             match self.node(n) {
                 // The condition is piecewise constant: only the branches are differentiated.
                 Node::Select(_, a, b) => stack.extend([a, b]),
+                // A reduction is a variable of its own here, never looked into.
+                Node::Reduce(..) => {}
                 node => stack.extend(node.children()),
             }
         }
         todo.sort_unstable();
         for n in todo {
-            let d = self.rule(n);
-            self.derivative_of.insert(n, d);
+            let d = self.rule(n, var);
+            match var {
+                Var::Pred => self.derivative_of.insert(n, d),
+                Var::Row(_) => self.partial_of.insert((var, n), d),
+            };
         }
-        self.known_derivative(id)
+        self.known_derivative(id, var)
     }
 
-    fn known_derivative(&mut self, id: NodeId) -> NodeId {
-        match self.derivative_of.get(&id) {
-            Some(&d) => d,
+    fn memo(&self, id: NodeId, var: Var) -> Option<NodeId> {
+        match var {
+            Var::Pred => self.derivative_of.get(&id).copied(),
+            Var::Row(_) => self.partial_of.get(&(var, id)).copied(),
+        }
+    }
+
+    /// Whether `id` can vary with `var` (reductions other than `var` are held fixed).
+    fn depends_on(&mut self, id: NodeId, var: Var) -> bool {
+        match var {
+            Var::Pred => self.depends_on_pred(id),
+            Var::Row(r) => {
+                if id < r {
+                    return false;
+                }
+                if let Some(&known) = self.reaches.get(&(r, id)) {
+                    return known;
+                }
+                let answer = id == r
+                    || match self.node(id) {
+                        Node::Reduce(..) => false,
+                        node => node.children().any(|c| self.depends_on(c, var)),
+                    };
+                self.reaches.insert((r, id), answer);
+                answer
+            }
+        }
+    }
+
+    fn known_derivative(&mut self, id: NodeId, var: Var) -> NodeId {
+        match self.memo(id, var) {
+            Some(d) => d,
             None => self.constant(0.0, self.span(id)),
         }
     }
@@ -108,13 +163,16 @@ impl Graph {
     }
 
     /// The derivative of one node whose children's derivatives are known.
-    fn rule(&mut self, id: NodeId) -> NodeId {
+    fn rule(&mut self, id: NodeId, var: Var) -> NodeId {
         let s = self.span(id);
         let c = |g: &mut Self, v: f64| g.constant(v, s);
+        if var == Var::Row(id) {
+            return c(self, 1.0);
+        }
         match self.node(id) {
-            Node::YPred => c(self, 1.0),
+            Node::YPred if var == Var::Pred => c(self, 1.0),
             Node::Unary(op, x) => {
-                let dx = self.known_derivative(x);
+                let dx = self.known_derivative(x, var);
                 if self.is_zero(dx) {
                     return dx;
                 }
@@ -184,11 +242,11 @@ impl Graph {
                 self.chain(factor, dx, s)
             }
             Node::Binary(op, a, b) => {
-                let (da, db) = (self.known_derivative(a), self.known_derivative(b));
+                let (da, db) = (self.known_derivative(a, var), self.known_derivative(b, var));
                 self.binary_rule(op, id, (a, da), (b, db), s)
             }
             Node::Select(cond, a, b) => {
-                let (da, db) = (self.known_derivative(a), self.known_derivative(b));
+                let (da, db) = (self.known_derivative(a, var), self.known_derivative(b, var));
                 self.select(cond, da, db, s)
             }
             // Leaves other than y_pred, and booleans.

@@ -134,6 +134,8 @@ pub fn values(g: &Graph, roots: &[NodeId], env: &Env) -> Vec<f64> {
             Node::And(a, b) => truth(at(a) != 0.0 && at(b) != 0.0),
             Node::Or(a, b) => truth(at(a) != 0.0 || at(b) != 0.0),
             Node::Not(a) => truth(at(a) == 0.0),
+            // Row-level values need the whole row: see `roweval.rs`.
+            Node::Reduce(..) | Node::Count => f64::NAN,
         };
     }
     v
@@ -340,6 +342,7 @@ pub fn eval_dual2(g: &Graph, id: NodeId, env: &Env) -> (f64, f64, f64) {
             }
             Node::Param(k) => v[i] = c(env.params[k as usize]),
             Node::Extern(k) => v[i] = c(env.externs[k as usize]),
+            Node::Reduce(..) | Node::Count => v[i] = c(f64::NAN),
             Node::Unary(op, a) => v[i] = dual1(op, v[a.index()]),
             Node::Binary(op, x, y) => v[i] = dual2(op, v[x.index()], v[y.index()]),
             Node::Select(cond, x, y) => {

@@ -58,6 +58,20 @@ pub enum Op2 {
     Xlogy,
 }
 
+/// Reductions over the row (the last axis) in a row loss.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum RowOp {
+    Sum,
+    Mean,
+    Max,
+    Min,
+    /// `ln(sum(exp(e)))`, computed without overflow.
+    LogSumExp,
+    /// The value of `e` at the element of the label (sparse losses: `y_true` is the one-hot
+    /// indicator of the label there).
+    AtLabel,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Cmp {
     Lt,
@@ -85,6 +99,10 @@ pub enum Node {
     Binary(Op2, NodeId, NodeId),
     /// `if cond { a } else { b }`.
     Select(NodeId, NodeId, NodeId),
+    /// A reduction of an element expression over the row: one value per row.
+    Reduce(RowOp, NodeId),
+    /// The number of elements in the row (`count()`), as a float.
+    Count,
     /// Boolean.
     BoolConst(bool),
     /// Boolean: the i-th bool parameter of the loss.
@@ -115,7 +133,7 @@ impl Node {
     /// Children in evaluation order.
     pub fn children(&self) -> impl Iterator<Item = NodeId> {
         let (a, b, c) = match *self {
-            Node::Unary(_, a) | Node::Not(a) => (Some(a), None, None),
+            Node::Unary(_, a) | Node::Not(a) | Node::Reduce(_, a) => (Some(a), None, None),
             Node::Binary(_, a, b) | Node::Compare(_, a, b) | Node::And(a, b) | Node::Or(a, b) => {
                 (Some(a), Some(b), None)
             }
@@ -132,11 +150,23 @@ impl Node {
 pub struct Graph {
     nodes: Vec<Node>,
     spans: Vec<Span>,
-    /// Whether the node's value depends on `y_pred` (its derivative may be non-zero).
+    /// Whether the node's value depends on this element's `y_pred` directly, not through a
+    /// row reduction (its local derivative may be non-zero).
     on_pred: Vec<bool>,
+    /// Whether the node's value varies along the row (it reads `y_true` or `y_pred` outside
+    /// any reduction); otherwise it is one value per row.
+    elementwise: Vec<bool>,
     lookup: HashMap<Node, NodeId>,
     /// Memoized first derivatives with respect to `y_pred` (see `diff.rs`).
     pub(crate) derivative_of: HashMap<NodeId, NodeId>,
+    /// Memoized partial derivatives with respect to row reductions.
+    pub(crate) partial_of: HashMap<(super::diff::Var, NodeId), NodeId>,
+    /// Memoized "depends on reduction r" answers, keyed by (r, node).
+    pub(crate) reaches: HashMap<(NodeId, NodeId), bool>,
+    /// Memoized total derivatives through reductions (`rowdiff.rs`).
+    pub(crate) total_of: HashMap<NodeId, NodeId>,
+    /// Memoized derivatives of reductions with respect to this element's `y_pred`.
+    pub(crate) reduction_gradient_of: HashMap<NodeId, NodeId>,
 }
 
 impl Graph {
@@ -168,6 +198,37 @@ impl Graph {
         self.node(id).is_bool()
     }
 
+    /// Whether the node varies along the row (see the field).
+    pub fn is_elementwise(&self, id: NodeId) -> bool {
+        self.elementwise[id.index()]
+    }
+
+    /// Whether `y_pred` is read anywhere below `id`, also inside reductions.
+    pub fn reads_pred(&self, id: NodeId) -> bool {
+        self.reachable(&[id])
+            .into_iter()
+            .any(|n| self.node(n) == Node::YPred)
+    }
+
+    /// The reduction nodes `id` uses directly: reachable without passing through another
+    /// reduction. In id order.
+    pub fn direct_reductions(&self, id: NodeId) -> Vec<NodeId> {
+        let mut seen = std::collections::HashSet::new();
+        let mut found = Vec::new();
+        let mut stack = vec![id];
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            match self.node(n) {
+                Node::Reduce(..) if n != id => found.push(n),
+                node => stack.extend(node.children()),
+            }
+        }
+        found.sort_unstable();
+        found
+    }
+
     /// The value of a `Const` node.
     pub fn const_value(&self, id: NodeId) -> Option<f64> {
         match self.node(id) {
@@ -187,14 +248,20 @@ impl Graph {
         if let Some(&id) = self.lookup.get(&node) {
             return id;
         }
-        let on_pred = match node {
-            Node::YPred => true,
-            _ => node.children().any(|c| self.on_pred[c.index()]),
+        let (on_pred, elementwise) = match node {
+            Node::YPred => (true, true),
+            Node::YTrue => (false, true),
+            Node::Reduce(..) | Node::Count => (false, false),
+            _ => (
+                node.children().any(|c| self.on_pred[c.index()]),
+                node.children().any(|c| self.elementwise[c.index()]),
+            ),
         };
         let id = NodeId(self.nodes.len() as u32);
         self.nodes.push(node);
         self.spans.push(span);
         self.on_pred.push(on_pred);
+        self.elementwise.push(elementwise);
         self.lookup.insert(node, id);
         id
     }

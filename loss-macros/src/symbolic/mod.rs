@@ -13,6 +13,8 @@
 pub mod diff;
 pub mod eval;
 pub mod ir;
+pub mod roweval;
+pub mod rowdiff;
 pub mod simplify;
 pub mod specialize;
 pub mod text;
@@ -28,6 +30,8 @@ pub use text::{Names, render, render_program};
 mod tests_diff;
 #[cfg(test)]
 mod tests_property;
+#[cfg(test)]
+mod tests_rowdiff;
 #[cfg(test)]
 mod tests_simplify;
 #[cfg(test)]

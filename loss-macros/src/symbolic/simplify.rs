@@ -18,7 +18,7 @@
 //! returns the node of `a * b` if it exists, so the text keeps the order the user wrote.
 
 use super::eval::{apply1, apply2, compare};
-use super::ir::{Cmp, Graph, Node, NodeId, Op1, Op2};
+use super::ir::{Cmp, Graph, Node, NodeId, Op1, Op2, RowOp};
 use proc_macro2::Span;
 
 impl Graph {
@@ -181,5 +181,52 @@ impl Graph {
         let upper = self.select(above, hi, x, span);
         let below = self.compare(Cmp::Lt, x, lo, span);
         self.select(below, lo, upper, span)
+    }
+
+    /// A reduction over the row. A row-level argument (the same for every element) needs no
+    /// pass over the row, and a row-level factor of a sum or mean is taken out of it (so
+    /// derivatives that differ by such a factor share one reduction).
+    pub fn reduce(&mut self, op: RowOp, e: NodeId, span: Span) -> NodeId {
+        if !self.is_elementwise(e) {
+            return match op {
+                RowOp::Sum => {
+                    let count = self.intern(Node::Count, span);
+                    self.mul(e, count, span)
+                }
+                RowOp::Mean | RowOp::Max | RowOp::Min | RowOp::AtLabel => e,
+                RowOp::LogSumExp => {
+                    let count = self.intern(Node::Count, span);
+                    let ln_count = self.unary(Op1::Ln, count, span);
+                    self.add(e, ln_count, span)
+                }
+            };
+        }
+        if matches!(op, RowOp::Sum | RowOp::Mean) {
+            match self.node(e) {
+                Node::Binary(Op2::Mul, a, b) if !self.is_elementwise(a) => {
+                    let inner = self.reduce(op, b, span);
+                    return self.mul(a, inner, span);
+                }
+                Node::Binary(Op2::Mul, a, b) if !self.is_elementwise(b) => {
+                    let inner = self.reduce(op, a, span);
+                    return self.mul(inner, b, span);
+                }
+                Node::Binary(Op2::Div, a, b) if !self.is_elementwise(b) => {
+                    let inner = self.reduce(op, a, span);
+                    return self.div(inner, b, span);
+                }
+                Node::Unary(Op1::Neg, a) => {
+                    let inner = self.reduce(op, a, span);
+                    return self.neg(inner, span);
+                }
+                _ => {}
+            }
+        }
+        self.intern(Node::Reduce(op, e), span)
+    }
+
+    /// The number of elements in the row.
+    pub fn count(&mut self, span: Span) -> NodeId {
+        self.intern(Node::Count, span)
     }
 }

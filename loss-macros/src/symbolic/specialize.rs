@@ -30,6 +30,7 @@ impl Graph {
                 Node::And(a, b) => self.and(m(a), m(b), span),
                 Node::Or(a, b) => self.or(m(a), m(b), span),
                 Node::Not(a) => self.not(m(a), span),
+                Node::Reduce(op, a) => self.reduce(op, m(a), span),
                 _ => id,
             };
             copy.insert(id, new);

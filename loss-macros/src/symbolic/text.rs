@@ -6,7 +6,7 @@
 //! `if c { a } else { b }` for piecewise formulas. `sign0(x)` is the sign of `x`, 0 at 0;
 //! `is_nan(x)` is written for `x != x`.
 
-use super::ir::{Cmp, Graph, Node, NodeId, Op1, Op2};
+use super::ir::{Cmp, Graph, Node, NodeId, Op1, Op2, RowOp};
 use std::collections::{HashMap, HashSet};
 
 /// What to call the leaves and the user's `let` bindings.
@@ -96,6 +96,18 @@ impl Printer<'_> {
             Node::Unary(op, x) => self.unary(op, x),
             Node::Binary(op, a, b) => self.binary(op, a, b),
             Node::Select(..) => (self.select(id), SELECT),
+            Node::Count => ("count()".into(), ATOM),
+            Node::Reduce(op, e) => {
+                let name = match op {
+                    RowOp::Sum => "sum",
+                    RowOp::Mean => "mean",
+                    RowOp::Max => "max",
+                    RowOp::Min => "min",
+                    RowOp::LogSumExp => "logsumexp",
+                    RowOp::AtLabel => "at_label",
+                };
+                self.call(name, &[e])
+            }
             // `x != x` is how the derivative of max/min asks whether `x` is NaN.
             Node::Compare(Cmp::Ne, a, b) if a == b => {
                 (format!("is_nan({})", self.operand(a, SELECT)), ATOM)
