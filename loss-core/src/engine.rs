@@ -39,6 +39,7 @@ impl<'a, F: Float, D: Dimension> Prepared<'a, F, D> {
     /// Checks shapes and emptiness (and, for sparse kernels, the labels), and brings both
     /// inputs to standard layout.
     pub fn new<K: LossKernel<F>>(
+        k: &K,
         y_true: ArrayView<'a, F, D>,
         y_pred: ArrayView<'a, F, D>,
     ) -> Result<Self> {
@@ -72,7 +73,7 @@ impl<'a, F: Float, D: Dimension> Prepared<'a, F, D> {
             ct,
         };
         if K::SPARSE {
-            prep.check_labels()?;
+            prep.check_labels(k)?;
         }
         Ok(prep)
     }
@@ -103,10 +104,13 @@ impl<'a, F: Float, D: Dimension> Prepared<'a, F, D> {
         &s[..s.len().saturating_sub(1)]
     }
 
-    fn check_labels(&self) -> Result<()> {
+    fn check_labels<K: LossKernel<F>>(&self, k: &K) -> Result<()> {
         let classes = self.c as f64;
-        for (i, &label) in self.t().iter().enumerate() {
-            let l = label.to_f64();
+        for (i, label) in self.t().chunks_exact(1).enumerate() {
+            if k.row_ignored(label) {
+                continue;
+            }
+            let l = label[0].to_f64();
             if l.is_nan() {
                 return Err(LossError::NaNInput {
                     which: "y_true",
@@ -360,7 +364,11 @@ pub(crate) fn per_sample<F: Float, D: Dimension, K: LossKernel<F>>(
         .collect();
     let flag = run(prep.p().len(), tasks, |((t, p), o)| {
         for ((tr, pr), o) in t.chunks_exact(ct).zip(p.chunks_exact(c)).zip(o.iter_mut()) {
-            *o = k.row_value(tr, pr);
+            *o = if k.row_ignored(tr) {
+                F::ZERO
+            } else {
+                k.row_value(tr, pr)
+            };
         }
         nan_flag(o)
     });
@@ -407,19 +415,25 @@ pub(crate) fn value<F: Float, D: Dimension, K: LossKernel<F>>(
             Reduction::Mean | Reduction::WeightedMean => sum / F::from_usize(n),
         }
     } else {
+        let denom = match reduction {
+            Reduction::Sum => F::ONE,
+            Reduction::Mean | Reduction::WeightedMean => match active_rows(k, prep) {
+                0 => return Ok(F::ZERO),
+                rows => F::from_usize(rows),
+            },
+        };
         let (ct, c, rpt) = (prep.ct, prep.c, prep.rows_per_task());
         let tasks: Vec<_> = t.chunks(rpt * ct).zip(p.chunks(rpt * c)).collect();
         let sum = run(n, tasks, |(t, p)| {
             let mut s = PairwiseSum::new();
             for (tr, pr) in t.chunks_exact(ct).zip(p.chunks_exact(c)) {
-                s.add(k.row_value(tr, pr));
+                if !k.row_ignored(tr) {
+                    s.add(k.row_value(tr, pr));
+                }
             }
             s.sum()
         });
-        match reduction {
-            Reduction::Sum => sum,
-            Reduction::Mean | Reduction::WeightedMean => sum / F::from_usize(prep.rows),
-        }
+        sum / denom
     };
     prep.check_nan(v, None)?;
     Ok(v)
@@ -449,7 +463,13 @@ pub(crate) fn value_grad<F: Float, D: Dimension, K: LossKernel<F>>(
     } else {
         let denom = match reduction {
             Reduction::Sum => F::ONE,
-            Reduction::Mean | Reduction::WeightedMean => F::from_usize(prep.rows),
+            Reduction::Mean | Reduction::WeightedMean => match active_rows(k, prep) {
+                0 => {
+                    g.fill(F::ZERO);
+                    return Ok(F::ZERO);
+                }
+                rows => F::from_usize(rows),
+            },
         };
         let scale = F::ONE / denom;
         let (ct, c, rpt) = (prep.ct, prep.c, prep.rows_per_task());
@@ -462,7 +482,11 @@ pub(crate) fn value_grad<F: Float, D: Dimension, K: LossKernel<F>>(
             let mut s = PairwiseSum::new();
             let rows = t.chunks_exact(ct).zip(p.chunks_exact(c));
             for ((tr, pr), gr) in rows.zip(g.chunks_exact_mut(c)) {
-                s.add(k.row_value_grad(tr, pr, scale, gr));
+                if k.row_ignored(tr) {
+                    gr.fill(F::ZERO);
+                } else {
+                    s.add(k.row_value_grad(tr, pr, scale, gr));
+                }
             }
             s.sum()
         });
@@ -472,20 +496,43 @@ pub(crate) fn value_grad<F: Float, D: Dimension, K: LossKernel<F>>(
     Ok(v)
 }
 
-/// The denominator of a weighted reduction (None: the weights sum to 0 under WeightedMean).
-fn weighted_denominator<F: Float>(
-    rows: usize,
+/// The number of rows the kernel does not ignore (every row for element-wise kernels).
+fn active_rows<F: Float, D: Dimension, K: LossKernel<F>>(
+    k: &K,
+    prep: &Prepared<'_, F, D>,
+) -> usize {
+    if K::ELEMENTWISE {
+        return prep.rows;
+    }
+    prep.t()
+        .chunks_exact(prep.ct)
+        .filter(|tr| !k.row_ignored(tr))
+        .count()
+}
+
+/// The denominator of a weighted reduction (None: the rows taking part, or their weights
+/// under WeightedMean, sum to 0).
+fn weighted_denominator<F: Float, D: Dimension, K: LossKernel<F>>(
+    k: &K,
+    prep: &Prepared<'_, F, D>,
     w: &Weights<'_, F>,
     reduction: Reduction,
 ) -> Option<F> {
-    match reduction {
-        Reduction::Mean => Some(F::from_usize(rows)),
-        Reduction::Sum => Some(F::ONE),
-        Reduction::WeightedMean => {
-            let total = sum_slice(w.w()) * F::from_usize(w.group);
-            if total == F::ZERO { None } else { Some(total) }
+    let total = match reduction {
+        Reduction::Sum => return Some(F::ONE),
+        Reduction::Mean => F::from_usize(active_rows(k, prep)),
+        Reduction::WeightedMean if active_rows(k, prep) == prep.rows => {
+            sum_slice(w.w()) * F::from_usize(w.group)
         }
-    }
+        Reduction::WeightedMean => {
+            let rows = prep.t().chunks_exact(prep.ct).enumerate();
+            rows.filter(|(_, tr)| !k.row_ignored(tr))
+                .map(|(i, _)| w.w()[i / w.group])
+                .collect::<PairwiseSum<F>>()
+                .sum()
+        }
+    };
+    if total == F::ZERO { None } else { Some(total) }
 }
 
 /// Weighted, element-wise kernels: `Σ w_g · SUM(elements of group g)` over a run of elements
@@ -543,14 +590,20 @@ fn weighted_rows<F: Float, K: LossKernel<F>>(
     match g {
         Some(g) => {
             for (j, ((tr, pr), gr)) in rows.zip(g.chunks_exact_mut(c)).enumerate() {
+                if k.row_ignored(tr) {
+                    gr.fill(F::ZERO);
+                    continue;
+                }
                 let wi = w.w()[(row0 + j) / w.group];
                 s.add(wi * k.row_value_grad(tr, pr, wi * inv_denom, gr));
             }
         }
         None => {
             for (j, (tr, pr)) in rows.enumerate() {
-                let wi = w.w()[(row0 + j) / w.group];
-                s.add(wi * k.row_value(tr, pr));
+                if !k.row_ignored(tr) {
+                    let wi = w.w()[(row0 + j) / w.group];
+                    s.add(wi * k.row_value(tr, pr));
+                }
             }
         }
     }
@@ -565,7 +618,7 @@ fn weighted<F: Float, D: Dimension, K: LossKernel<F>>(
     reduction: Reduction,
     g: Option<&mut [F]>,
 ) -> Result<F> {
-    let Some(denom) = weighted_denominator(prep.rows, w, reduction) else {
+    let Some(denom) = weighted_denominator(k, prep, w, reduction) else {
         if let Some(g) = g {
             g.fill(F::ZERO);
         }
@@ -677,7 +730,12 @@ pub(crate) fn grad_hess<F: Float, D: Dimension, K: LossKernel<F>>(
         } else {
             let rows = t.chunks_exact(ct).zip(p.chunks_exact(c));
             for ((tr, pr), (gr, hr)) in rows.zip(g.chunks_exact_mut(c).zip(h.chunks_exact_mut(c))) {
-                k.row_grad_hess(tr, pr, gr, hr);
+                if k.row_ignored(tr) {
+                    gr.fill(F::ZERO);
+                    hr.fill(F::ZERO);
+                } else {
+                    k.row_grad_hess(tr, pr, gr, hr);
+                }
             }
         }
         nan_flag(g)
@@ -808,6 +866,120 @@ mod tests {
         let sp = TestSparseCe::default();
         same_with_threads(|| sp.value_and_grad_weighted(&labels, &p, &w).unwrap());
         same_with_threads(|| sp.per_sample(&labels, &p).unwrap());
+    }
+
+    /// Sparse softmax cross-entropy that ignores rows labelled -1 (Keras's `ignore_class`).
+    struct IgnoringCe;
+    impl<F: Float> LossKernel<F> for IgnoringCe {
+        const ELEMENTWISE: bool = false;
+        const SPARSE: bool = true;
+        fn row_ignored(&self, t: &[F]) -> bool {
+            t[0] == -F::ONE
+        }
+        fn row_value(&self, t: &[F], p: &[F]) -> F {
+            assert!(t[0] != -F::ONE, "called on an ignored row");
+            LossKernel::row_value(&crate::testing::SparseCeK, t, p)
+        }
+        fn row_value_grad(&self, t: &[F], p: &[F], scale: F, g: &mut [F]) -> F {
+            assert!(t[0] != -F::ONE, "called on an ignored row");
+            crate::testing::SparseCeK.row_value_grad(t, p, scale, g)
+        }
+        fn row_grad_hess(&self, t: &[F], p: &[F], g: &mut [F], h: &mut [F]) {
+            assert!(t[0] != -F::ONE, "called on an ignored row");
+            crate::testing::SparseCeK.row_grad_hess(t, p, g, h)
+        }
+        fn per_element(&self, _: &[F], _: &[F], out: &mut [F]) {
+            out.fill(F::NAN);
+        }
+    }
+
+    struct Ignoring(Reduction);
+    impl Loss for Ignoring {
+        type Kernel<F: Float> = IgnoringCe;
+        fn kernel<F: Float>(&self) -> Result<IgnoringCe> {
+            Ok(IgnoringCe)
+        }
+        fn name(&self) -> &'static str {
+            "ignoring_ce"
+        }
+        fn reduction(&self) -> Reduction {
+            self.0
+        }
+        fn spec(&self) -> String {
+            String::new()
+        }
+    }
+
+    #[test]
+    fn ignored_rows_are_left_out() {
+        // Every third row is ignored; the result must equal the loss over the other rows.
+        let (rows, c) = (60_000, 5);
+        let p = Array2::from_shape_fn((rows, c), |(i, j)| ((i * c + j) as f64 * 0.37).sin());
+        let labels =
+            Array2::from_shape_fn(
+                (rows, 1),
+                |(i, _)| {
+                    if i % 3 == 1 { -1.0 } else { (i % c) as f64 }
+                },
+            );
+        let w = Array1::from_shape_fn(rows, |i| 0.5 + (i % 4) as f64);
+        let kept: Vec<usize> = (0..rows).filter(|i| i % 3 != 1).collect();
+        let pk = p.select(ndarray::Axis(0), &kept);
+        let lk = labels.select(ndarray::Axis(0), &kept);
+        let wk = w.select(ndarray::Axis(0), &kept);
+        let ps = Ignoring(Reduction::Mean).per_sample(&labels, &p).unwrap();
+        let want_ps = TestSparseCe::default().per_sample(&lk, &pk).unwrap();
+        for (j, &i) in kept.iter().enumerate() {
+            assert_eq!(ps[i], want_ps[j]);
+        }
+        assert!((0..rows).filter(|i| i % 3 == 1).all(|i| ps[i] == 0.0));
+        let (_, h) = Ignoring(Reduction::Mean).grad_hess(&labels, &p).unwrap();
+        assert!(h.row(1).iter().all(|&x| x == 0.0) && h.row(0).iter().all(|&x| x > 0.0));
+        for r in Reduction::ALL {
+            let l = Ignoring(r);
+            let reference = TestSparseCe { reduction: r };
+            let (v, g) = same_with_threads(|| l.value_and_grad(&labels, &p).unwrap());
+            let (vk, gk) = reference.value_and_grad(&lk, &pk).unwrap();
+            assert!((v - vk).abs() <= 1e-13 * vk.abs(), "{r:?} {v} {vk}");
+            assert_eq!(same_with_threads(|| l.forward(&labels, &p).unwrap()), v);
+            let (vw, gw) =
+                same_with_threads(|| l.value_and_grad_weighted(&labels, &p, &w).unwrap());
+            let (vwk, gwk) = reference.value_and_grad_weighted(&lk, &pk, &wk).unwrap();
+            assert!((vw - vwk).abs() <= 1e-13 * vwk.abs(), "{r:?} {vw} {vwk}");
+            let fw = same_with_threads(|| l.forward_weighted(&labels, &p, &w).unwrap());
+            assert!((fw - vw).abs() <= 1e-14 * vw.abs());
+            for (j, &i) in kept.iter().enumerate() {
+                for k in 0..c {
+                    assert!((g[[i, k]] - gk[[j, k]]).abs() <= 1e-15 * gk[[j, k]].abs().max(1e-300));
+                    assert!(
+                        (gw[[i, k]] - gwk[[j, k]]).abs() <= 1e-15 * gwk[[j, k]].abs().max(1e-300)
+                    );
+                }
+            }
+            for i in (1..rows).step_by(3) {
+                assert!(g.row(i).iter().chain(gw.row(i)).all(|&x| x == 0.0));
+            }
+        }
+        // Nothing left: 0 with a zero gradient (Sum is 0 through the arithmetic).
+        let all = Array2::from_elem((4, 1), -1.0);
+        let p4 = Array2::from_elem((4, c), 0.3);
+        for r in Reduction::ALL {
+            let (v, g) = Ignoring(r).value_and_grad(&all, &p4).unwrap();
+            assert_eq!(v, 0.0);
+            assert!(g.iter().all(|&x| x == 0.0));
+            let (v, g) = Ignoring(r)
+                .value_and_grad_weighted(&all, &p4, &Array1::from_elem(4, 2.0))
+                .unwrap();
+            assert_eq!(v, 0.0);
+            assert!(g.iter().all(|&x| x == 0.0));
+            assert_eq!(Ignoring(r).forward(&all, &p4), Ok(0.0));
+        }
+        // Ignored labels are not checked; others still are.
+        let bad = Array2::from_shape_vec((2, 1), vec![-1.0, 7.0]).unwrap();
+        assert!(matches!(
+            Ignoring(Reduction::Mean).forward(&bad, &p4.slice(ndarray::s![..2, ..])),
+            Err(LossError::InvalidLabel { .. })
+        ));
     }
 
     #[test]

@@ -28,6 +28,19 @@ pub trait LossKernel<F: Float>: Send + Sync {
     /// row of the same length as `y_pred`.
     const SPARSE: bool = false;
 
+    /// Whether this row takes no part in the loss (e.g. a sparse label equal to an
+    /// `ignore_class`). An ignored row has per-sample loss 0, gradient 0 (and second
+    /// derivative 0), is not label-checked, and is left out of the denominators: `Mean`
+    /// divides by the number of rows that are not ignored, `WeightedMean` by the sum of their
+    /// weights (the result is 0 with a zero gradient when that count or sum is 0). The other
+    /// row methods are never called on an ignored row. Element-wise kernels never ignore
+    /// (their fast paths do not ask).
+    #[inline(always)]
+    fn row_ignored(&self, y_true: &[F]) -> bool {
+        let _ = y_true;
+        false
+    }
+
     /// The per-sample loss of one row.
     fn row_value(&self, y_true: &[F], y_pred: &[F]) -> F;
 

@@ -27,9 +27,12 @@ use crate::{DynLoss, Float, LossError, LossKernel, Reduction, Result};
 /// With per-sample losses `l_i` and sample weights `w_i` (all 1 when none are given):
 /// [`Reduction::Mean`] is `Σ w_i l_i / n` (`n` the number of samples), [`Reduction::Sum`] is
 /// `Σ w_i l_i`, [`Reduction::WeightedMean`] is `Σ w_i l_i / Σ w_i` (0, with a zero gradient,
-/// when the weights sum to 0). Sample weights have the per-sample shape, a prefix of it (one
-/// weight per leading index, broadcast over the remaining axes), or are 0-d; trailing axes of
-/// length 1 beyond the per-sample rank are ignored.
+/// when the weights sum to 0). A row kernel may ignore rows ([`LossKernel::row_ignored`], e.g.
+/// an `ignore_class` label): their loss and gradient are 0 and they are left out of `n` and of
+/// `Σ w_i` (the result is 0, with a zero gradient, when no row is left). Sample weights have
+/// the per-sample shape, a prefix of it (one weight per leading index, broadcast over the
+/// remaining axes), or are 0-d; trailing axes of length 1 beyond the per-sample rank are
+/// ignored.
 ///
 /// # Errors
 ///
@@ -66,7 +69,7 @@ pub trait Loss: Send + Sync {
         y_pred: impl AsArray<'b, F, D>,
     ) -> Result<Array<F, D::Smaller>> {
         let k = self.kernel::<F>()?;
-        let prep = Prepared::new::<Self::Kernel<F>>(y_true.into(), y_pred.into())?;
+        let prep = Prepared::new(&k, y_true.into(), y_pred.into())?;
         let out = engine::per_sample(&k, &prep)?;
         Ok(engine::array_from(out, prep.per_sample_shape()))
     }
@@ -82,7 +85,7 @@ pub trait Loss: Send + Sync {
         if !<Self::Kernel<F> as LossKernel<F>>::ELEMENTWISE {
             return Err(LossError::NotElementwise { loss: self.name() });
         }
-        let prep = Prepared::new::<Self::Kernel<F>>(y_true.into(), y_pred.into())?;
+        let prep = Prepared::new(&k, y_true.into(), y_pred.into())?;
         let out = engine::per_element(&k, &prep, self.name())?;
         Ok(engine::array_from(out, prep.pred_shape()))
     }
@@ -94,7 +97,7 @@ pub trait Loss: Send + Sync {
         y_pred: impl AsArray<'b, F, D>,
     ) -> Result<F> {
         let k = self.kernel::<F>()?;
-        let prep = Prepared::new::<Self::Kernel<F>>(y_true.into(), y_pred.into())?;
+        let prep = Prepared::new(&k, y_true.into(), y_pred.into())?;
         engine::value(&k, &prep, self.reduction())
     }
 
@@ -106,7 +109,7 @@ pub trait Loss: Send + Sync {
         sample_weight: impl AsArray<'c, F, E>,
     ) -> Result<F> {
         let k = self.kernel::<F>()?;
-        let prep = Prepared::new::<Self::Kernel<F>>(y_true.into(), y_pred.into())?;
+        let prep = Prepared::new(&k, y_true.into(), y_pred.into())?;
         let w = Weights::new(sample_weight.into(), prep.per_sample_shape(), prep.rows)?;
         engine::weighted_value(&k, &prep, &w, self.reduction())
     }
@@ -138,7 +141,7 @@ pub trait Loss: Send + Sync {
         y_pred: impl AsArray<'b, F, D>,
     ) -> Result<(F, Array<F, D>)> {
         let k = self.kernel::<F>()?;
-        let prep = Prepared::new::<Self::Kernel<F>>(y_true.into(), y_pred.into())?;
+        let prep = Prepared::new(&k, y_true.into(), y_pred.into())?;
         let mut grad = engine::zeros_like(&prep);
         let g = grad.as_slice_mut().expect("a fresh array is contiguous");
         let v = engine::value_grad(&k, &prep, self.reduction(), g)?;
@@ -154,7 +157,7 @@ pub trait Loss: Send + Sync {
         grad: &mut ArrayRef<F, D>,
     ) -> Result<F> {
         let k = self.kernel::<F>()?;
-        let prep = Prepared::new::<Self::Kernel<F>>(y_true.into(), y_pred.into())?;
+        let prep = Prepared::new(&k, y_true.into(), y_pred.into())?;
         engine::into_buffer(grad, prep.pred_shape(), |g| {
             engine::value_grad(&k, &prep, self.reduction(), g)
         })
@@ -168,7 +171,7 @@ pub trait Loss: Send + Sync {
         sample_weight: impl AsArray<'c, F, E>,
     ) -> Result<(F, Array<F, D>)> {
         let k = self.kernel::<F>()?;
-        let prep = Prepared::new::<Self::Kernel<F>>(y_true.into(), y_pred.into())?;
+        let prep = Prepared::new(&k, y_true.into(), y_pred.into())?;
         let w = Weights::new(sample_weight.into(), prep.per_sample_shape(), prep.rows)?;
         let mut grad = engine::zeros_like(&prep);
         let g = grad.as_slice_mut().expect("a fresh array is contiguous");
@@ -186,7 +189,7 @@ pub trait Loss: Send + Sync {
         y_pred: impl AsArray<'b, F, D>,
     ) -> Result<(Array<F, D>, Array<F, D>)> {
         let k = self.kernel::<F>()?;
-        let prep = Prepared::new::<Self::Kernel<F>>(y_true.into(), y_pred.into())?;
+        let prep = Prepared::new(&k, y_true.into(), y_pred.into())?;
         let mut grad = engine::zeros_like(&prep);
         let mut hess = engine::zeros_like(&prep);
         let g = grad.as_slice_mut().expect("a fresh array is contiguous");
