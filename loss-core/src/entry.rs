@@ -73,3 +73,16 @@ pub fn make_dyn<L: FromParams, F: Float>(
     let loss = L::from_params(values, reduction)?;
     Ok(crate::dyn_loss::boxed(loss))
 }
+
+/// One row as two `(1, n)` views, for the scalar access (`loss_at`, ...) of row losses: the
+/// engine then checks the row as it checks any input.
+pub fn one_row<'a, F: Float>(
+    y_true: &'a [F],
+    y_pred: &'a [F],
+) -> Result<(ndarray::ArrayView2<'a, F>, ndarray::ArrayView2<'a, F>), LossError> {
+    let view = |row: &'a [F]| ndarray::ArrayView2::from_shape((1, row.len()), row);
+    match (view(y_true), view(y_pred)) {
+        (Ok(t), Ok(p)) => Ok((t, p)),
+        _ => Err(LossError::Empty),
+    }
+}

@@ -11,6 +11,14 @@ use crate::ctxt::Ctxt;
 pub enum Shape {
     Element,
     Row,
+    /// `y_true: Class, y_pred: Row`: one class index per row.
+    Sparse,
+}
+
+impl Shape {
+    pub fn is_row(self) -> bool {
+        self != Shape::Element
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -120,7 +128,8 @@ impl LossFn {
             }
         }
 
-        let mut shape = None;
+        let mut true_type: Option<(&str, Box<Type>)> = None;
+        let mut pred_type: Option<(&str, Box<Type>)> = None;
         let mut seen_true = false;
         let mut seen_pred = false;
         let mut params: Vec<Param> = Vec::new();
@@ -152,24 +161,22 @@ impl LossFn {
                             "the first two arguments are `y_true` and then `y_pred`",
                         );
                     }
-                    let this = if is_named(&typed.ty, "f64") {
-                        Some(Shape::Element)
-                    } else if is_named(&typed.ty, "Row") {
-                        Some(Shape::Row)
+                    let allowed: &[&str] = if name == "y_true" {
+                        &["f64", "Row", "Class"]
                     } else {
-                        cx.error_at(
-                            &typed.ty,
-                            format!("`{name}` must be `f64` (one element) or `Row` (one row of the last axis)"),
-                        );
-                        None
+                        &["f64", "Row"]
                     };
-                    match (shape, this) {
-                        (Some(a), Some(b)) if a != b => cx.error_at(
+                    match allowed.iter().find(|t| is_named(&typed.ty, t)) {
+                        Some(t) if name == "y_true" => true_type = Some((*t, typed.ty.clone())),
+                        Some(t) => pred_type = Some((*t, typed.ty.clone())),
+                        None => cx.error_at(
                             &typed.ty,
-                            "`y_true` and `y_pred` must both be `f64` or both be `Row`",
+                            if name == "y_true" {
+                                "`y_true` must be `f64` (one element), `Row` (one row of the last axis) or `Class` (a class index per row, with `y_pred: Row`)"
+                            } else {
+                                "`y_pred` must be `f64` (one element) or `Row` (one row of the last axis)"
+                            },
                         ),
-                        (None, Some(b)) => shape = Some(b),
-                        _ => {}
                     }
                     if name == "y_true" {
                         seen_true = true;
@@ -200,6 +207,20 @@ impl LossFn {
                 }
             }
         }
+        let shape = match (&true_type, &pred_type) {
+            (Some(("f64", _)), Some(("f64", _))) => Shape::Element,
+            (Some(("Row", _)), Some(("Row", _))) => Shape::Row,
+            (Some(("Class", _)), Some(("Row", _))) => Shape::Sparse,
+            (Some(("Class", _)), Some((_, ty))) => {
+                cx.error_at(ty, "with `y_true: Class` (one class index per row), `y_pred` is the row of scores: write `y_pred: Row`");
+                Shape::Sparse
+            }
+            (Some((_, _)), Some((_, ty))) => {
+                cx.error_at(ty, "`y_true` and `y_pred` must both be `f64` (an element-wise loss) or both be `Row` (a row loss)");
+                Shape::Element
+            }
+            _ => Shape::Element,
+        };
         if !seen_true {
             cx.error_span(
                 sig.ident.span(),
@@ -217,7 +238,7 @@ impl LossFn {
             vis: item.vis.clone(),
             ident: sig.ident.clone(),
             docs,
-            shape: shape.unwrap_or(Shape::Element),
+            shape,
             params,
             body: (*item.block).clone(),
         }

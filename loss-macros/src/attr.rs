@@ -18,9 +18,12 @@ pub struct LossAttr {
     pub keras: Option<LitStr>,
     /// The PyTorch name this loss matches, for the docs.
     pub pytorch: Option<LitStr>,
+    /// Sparse losses: the `f64` parameter holding a label whose rows are ignored (loss and
+    /// gradient 0, left out of the mean), like Keras's `ignore_class`.
+    pub ignore: Option<LitStr>,
 }
 
-const KEYS: &[&str] = &["name", "class", "alias", "aliases", "keras", "pytorch"];
+const KEYS: &[&str] = &["name", "class", "alias", "aliases", "keras", "pytorch", "ignore"];
 
 impl LossAttr {
     pub fn parse(args: proc_macro2::TokenStream) -> syn::Result<Self> {
@@ -41,6 +44,7 @@ impl LossAttr {
             "class" => set_once(&mut self.class, &meta, "class"),
             "keras" => set_once(&mut self.keras, &meta, "keras"),
             "pytorch" => set_once(&mut self.pytorch, &meta, "pytorch"),
+            "ignore" => set_once(&mut self.ignore, &meta, "ignore"),
             "alias" => {
                 self.aliases.push(meta.value()?.parse()?);
                 Ok(())

@@ -30,6 +30,10 @@ pub struct Emitter<'a> {
     bindings: &'a Bindings<'a>,
     /// Nodes already computed in the current scope, and the local holding each.
     in_scope: HashMap<NodeId, Ident>,
+    /// For a `logsumexp` reduction: its running max and the log of its sum, so that
+    /// `x - logsumexp(..)` is computed as `(x - max) - ln(sum)`, which keeps the digits of a
+    /// log-probability near 0 that `x - (max + ln(sum))` loses when `x` is large.
+    logsumexp_parts: HashMap<NodeId, (Ident, Ident)>,
     /// Whether a node's value depends on `y_true` or `y_pred` (else it is the same for every
     /// element).
     on_data: Vec<bool>,
@@ -39,7 +43,7 @@ pub struct Emitter<'a> {
 
 impl<'a> Emitter<'a> {
     pub fn new(graph: &'a Graph, bindings: &'a Bindings<'a>) -> Self {
-        let used_names = ["y_true", "y_pred", "self", "F"]
+        let used_names = ["y_true", "y_pred", "self", "F", "count", "label", "j"]
             .into_iter()
             .map(String::from)
             .collect();
@@ -54,6 +58,7 @@ impl<'a> Emitter<'a> {
             graph,
             bindings,
             in_scope: HashMap::new(),
+            logsumexp_parts: HashMap::new(),
             on_data,
             used_names,
             counter: 0,
@@ -156,7 +161,45 @@ impl<'a> Emitter<'a> {
                 | Node::Extern(_)
                 | Node::BoolConst(_)
                 | Node::BoolParam(_)
+                | Node::Count
+                // Computed by a pass over the row (`emit_row.rs`) before anything uses it.
+                | Node::Reduce(..)
         )
+    }
+
+    /// Makes `id` available as the local `ident` (a reduction's result after its pass).
+    pub fn bind(&mut self, id: NodeId, ident: Ident) {
+        self.in_scope.insert(id, ident);
+    }
+
+    /// Makes a `logsumexp` reduction available as `whole = max + ln_sum`, with its parts.
+    pub fn bind_logsumexp(&mut self, id: NodeId, whole: Ident, max: Ident, ln_sum: Ident) {
+        self.in_scope.insert(id, whole);
+        self.logsumexp_parts.insert(id, (max, ln_sum));
+    }
+
+    /// Whether `id` has been computed in the current scope.
+    pub fn is_in_scope(&self, id: NodeId) -> bool {
+        self.in_scope.contains_key(&id)
+    }
+
+    /// Runs `f` in a nested scope (a loop body): the locals it computes are forgotten after.
+    pub fn scoped<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let saved = self.in_scope.clone();
+        let result = f(self);
+        self.in_scope = saved;
+        result
+    }
+
+    /// A fresh local name, unique in the generated method.
+    pub fn local(&mut self, base: &str) -> Ident {
+        let mut name = base.to_string();
+        let mut k = 1;
+        while !self.used_names.insert(name.clone()) {
+            k += 1;
+            name = format!("{base}_{k}");
+        }
+        format_ident!("{}", name)
     }
 
     fn fresh_name(&mut self, id: NodeId) -> Ident {
@@ -227,6 +270,7 @@ impl<'a> Emitter<'a> {
                 quote_spanned!(span=> F::from_f64({ let constant: f64 = #path; constant }))
             }
             Node::BoolConst(b) => quote!(#b),
+            Node::Count => quote!(count),
             other => unreachable!("node {other:?} is scheduled before it is used"),
         }
     }
@@ -258,6 +302,11 @@ impl<'a> Emitter<'a> {
                 };
                 let method = Ident::new(method, span);
                 quote_spanned!(span=> #a.#method())
+            }
+            Node::Binary(Op2::Sub, a, b) if self.logsumexp_parts.contains_key(&b) => {
+                let (max, ln_sum) = &self.logsumexp_parts[&b];
+                let a = self.reference(a);
+                quote_spanned!(span=> (#a - #max) - #ln_sum)
             }
             Node::Binary(op, a, b) => {
                 let (a, b) = (self.reference(a), self.reference(b));

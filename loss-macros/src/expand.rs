@@ -13,7 +13,8 @@ use crate::ctxt::Ctxt;
 use crate::emit::{Bindings, Emitter};
 use crate::fallback;
 use crate::lower::{self, Lowered};
-use crate::symbolic::NodeId;
+use crate::emit_row::{Labels, row_body};
+use crate::symbolic::{Graph, NodeId};
 
 pub fn loss(args: TokenStream, item: TokenStream) -> TokenStream {
     let item: ItemFn = match syn::parse2(item.clone()) {
@@ -34,11 +35,16 @@ pub fn loss(args: TokenStream, item: TokenStream) -> TokenStream {
         LossAttr::default()
     });
     let loss = LossFn::from_item(&cx, &item);
-    if loss.shape == ast::Shape::Row {
-        cx.error_at(
-            &item.sig.inputs,
-            "row losses (`y_true: Row, y_pred: Row`) are not supported by this version of `#[loss]` yet",
-        );
+    if let Some(ignore) = &attr.ignore {
+        let named = loss
+            .params
+            .iter()
+            .any(|p| p.ty == ParamType::Float && p.ident == ignore.value());
+        if loss.shape != ast::Shape::Sparse {
+            cx.error_at(ignore, "`ignore` names the label whose rows are skipped: it needs a sparse loss, `y_true: Class, y_pred: Row`");
+        } else if !named {
+            cx.error_at(ignore, format!("`ignore` must name an `f64` parameter of this loss, e.g. `#[default(-100.0)] {}: f64`", ignore.value()));
+        }
     }
     let lowered = if cx.has_errors() {
         None
@@ -89,23 +95,101 @@ impl<'a> Expansion<'a> {
 
     fn generate(&self, mut lowered: Lowered) -> TokenStream {
         let value = lowered.value;
-        let grad = lowered.graph.derivative(value);
-        let hess = lowered.graph.derivative(grad);
+        let row = self.loss.shape.is_row();
+        // Element-wise: the derivative of the element formula. Row: the total derivative at
+        // each element, through every reduction over the row.
+        let (grad, hess) = if row {
+            let grad = lowered.graph.total_derivative(value);
+            (grad, lowered.graph.total_derivative(grad))
+        } else {
+            let grad = lowered.graph.derivative(value);
+            (grad, lowered.graph.derivative(grad))
+        };
         let mut names = derivative_names(&lowered);
         let (float_params, bool_params) = self.param_idents();
-        let bindings_of = (float_params, bool_params);
-        let value_body = specialized_body(&mut lowered, &mut names, &[value], &bindings_of, 0);
-        let value_grad_body =
-            specialized_body(&mut lowered, &mut names, &[value, grad], &bindings_of, 0);
-        let grad_hess_body =
-            specialized_body(&mut lowered, &mut names, &[grad, hess], &bindings_of, 0);
-
+        let params = (float_params, bool_params);
         let formula = crate::docs::formula(&lowered, &names, value, grad, &self.param_names());
-        let kernel_impl = self.kernel_impl(value_body, value_grad_body, grad_hess_body);
+
+        let kernel_impl = if row {
+            let labels = if self.loss.shape == ast::Shape::Sparse {
+                Labels::Sparse
+            } else {
+                Labels::Dense
+            };
+            let mut body = |roots: &[NodeId], split: usize, write: &dyn Fn(&[TokenStream]) -> TokenStream| {
+                let emit = |graph: &Graph, bindings: &Bindings, roots: &[NodeId]| {
+                    row_body(graph, bindings, labels, &roots[..split], &roots[split..], write)
+                };
+                specialized_body(&mut lowered, &mut names, roots, &params, 0, &emit)
+            };
+            let value_body = body(&[value], 1, &|_| quote!());
+            let value_grad_body = body(&[value, grad], 1, &|e| {
+                let g = &e[0];
+                quote!(grad[j] = scale * (#g);)
+            });
+            let grad_hess_body = body(&[grad, hess], 0, &|e| {
+                let (g, h) = (&e[0], &e[1]);
+                quote!(grad[j] = #g; hess[j] = #h;)
+            });
+            self.row_kernel_impl(value_body, value_grad_body, grad_hess_body)
+        } else {
+            let emit = |graph: &Graph, bindings: &Bindings, roots: &[NodeId]| {
+                let (stmts, exprs) = Emitter::new(graph, bindings).program(roots);
+                quote!(#stmts (#(#exprs),*))
+            };
+            let value_body = specialized_body(&mut lowered, &mut names, &[value], &params, 0, &emit);
+            let value_grad_body =
+                specialized_body(&mut lowered, &mut names, &[value, grad], &params, 0, &emit);
+            let grad_hess_body =
+                specialized_body(&mut lowered, &mut names, &[grad, hess], &params, 0, &emit);
+            self.kernel_impl(value_body, value_grad_body, grad_hess_body)
+        };
         let common = self.common_items(&formula);
         quote! {
             #kernel_impl
             #common
+        }
+    }
+
+    fn row_kernel_impl(&self, value: TokenStream, value_grad: TokenStream, grad_hess: TokenStream) -> TokenStream {
+        let kernel = &self.kernel;
+        let sparse = self.loss.shape == ast::Shape::Sparse;
+        let ignored = self.attr.ignore.as_ref().map(|param| {
+            let ident = Ident::new(&param.value(), param.span());
+            quote! {
+                #[inline(always)]
+                fn row_ignored(&self, y_true_row: &[F]) -> bool {
+                    y_true_row[0] == self.#ident
+                }
+            }
+        });
+        quote! {
+            #[allow(unused_variables, unused_mut, unused_parens, clippy::all, clippy::pedantic)]
+            impl<F: ::losses::__private::Float> ::losses::__private::LossKernel<F> for #kernel<F> {
+                const ELEMENTWISE: bool = false;
+                const SPARSE: bool = #sparse;
+
+                #ignored
+
+                #[inline(always)]
+                fn row_value(&self, y_true_row: &[F], y_pred_row: &[F]) -> F {
+                    #value
+                }
+
+                #[inline(always)]
+                fn row_value_grad(&self, y_true_row: &[F], y_pred_row: &[F], scale: F, grad: &mut [F]) -> F {
+                    #value_grad
+                }
+
+                #[inline(always)]
+                fn row_grad_hess(&self, y_true_row: &[F], y_pred_row: &[F], grad: &mut [F], hess: &mut [F]) {
+                    #grad_hess
+                }
+
+                fn per_element(&self, y_true_row: &[F], y_pred_row: &[F], out: &mut [F]) {
+                    // A row loss has no per-element terms; the engine never asks.
+                }
+            }
         }
     }
 
@@ -277,6 +361,68 @@ impl<'a> Expansion<'a> {
         );
         let new_doc = " A loss with these parameters and `Reduction::Mean`; fails when a parameter breaks its rule.";
 
+        let row = self.loss.shape.is_row();
+        let kernel_type = if row {
+            quote!(#kernel<F>)
+        } else {
+            quote!(#p::Elementwise<#kernel<F>>)
+        };
+        let make_kernel = if row {
+            quote!(self.__kernel::<F>())
+        } else {
+            quote!(#p::Elementwise(self.__kernel::<F>()))
+        };
+        let kind = match self.loss.shape {
+            ast::Shape::Element => quote!(Elementwise),
+            ast::Shape::Row => quote!(Row),
+            ast::Shape::Sparse => quote!(Sparse),
+        };
+        let scalar_access = if row {
+            let y_true_doc = if self.loss.shape == ast::Shape::Sparse {
+                "`y_true` is `[label]`"
+            } else {
+                "`y_true` and `y_pred` are one row each"
+            };
+            let loss_doc = format!(" The loss of one row ({y_true_doc}).");
+            let grad_doc = format!(" The derivative of the loss of one row with respect to each element of `y_pred` ({y_true_doc}).");
+            let hess_doc = format!(" The diagonal of the Hessian of the loss of one row ({y_true_doc}).");
+            quote! {
+                #[doc = #loss_doc]
+                pub fn loss_at<F: #p::Float>(&self, y_true: &[F], y_pred: &[F]) -> ::core::result::Result<F, #p::LossError> {
+                    let (t, p) = #p::one_row(y_true, y_pred)?;
+                    Ok(<Self as #p::Loss>::per_sample(self, t, p)?[0])
+                }
+
+                #[doc = #grad_doc]
+                pub fn grad_at<F: #p::Float>(&self, y_true: &[F], y_pred: &[F]) -> ::core::result::Result<::std::vec::Vec<F>, #p::LossError> {
+                    let (t, p) = #p::one_row(y_true, y_pred)?;
+                    Ok(<Self as #p::Loss>::grad_hess(self, t, p)?.0.into_iter().collect())
+                }
+
+                #[doc = #hess_doc]
+                pub fn hess_at<F: #p::Float>(&self, y_true: &[F], y_pred: &[F]) -> ::core::result::Result<::std::vec::Vec<F>, #p::LossError> {
+                    let (t, p) = #p::one_row(y_true, y_pred)?;
+                    Ok(<Self as #p::Loss>::grad_hess(self, t, p)?.1.into_iter().collect())
+                }
+            }
+        } else {
+            quote! {
+                /// The loss of one element.
+                pub fn loss_at<F: #p::Float>(&self, y_true: F, y_pred: F) -> F {
+                    #p::ElementKernel::value(&self.__kernel::<F>(), y_true, y_pred)
+                }
+
+                /// The derivative of the loss of one element with respect to `y_pred`.
+                pub fn grad_at<F: #p::Float>(&self, y_true: F, y_pred: F) -> F {
+                    #p::ElementKernel::value_grad(&self.__kernel::<F>(), y_true, y_pred).1
+                }
+
+                /// The second derivative of the loss of one element with respect to `y_pred`.
+                pub fn hess_at<F: #p::Float>(&self, y_true: F, y_pred: F) -> F {
+                    #p::ElementKernel::grad_hess(&self.__kernel::<F>(), y_true, y_pred).1
+                }
+            }
+        };
         quote! {
             #(#user_docs)*
             #[doc = ""]
@@ -346,28 +492,15 @@ impl<'a> Expansion<'a> {
                     }
                 }
 
-                /// The loss of one element.
-                pub fn loss_at<F: #p::Float>(&self, y_true: F, y_pred: F) -> F {
-                    #p::ElementKernel::value(&self.__kernel::<F>(), y_true, y_pred)
-                }
-
-                /// The derivative of the loss of one element with respect to `y_pred`.
-                pub fn grad_at<F: #p::Float>(&self, y_true: F, y_pred: F) -> F {
-                    #p::ElementKernel::value_grad(&self.__kernel::<F>(), y_true, y_pred).1
-                }
-
-                /// The second derivative of the loss of one element with respect to `y_pred`.
-                pub fn hess_at<F: #p::Float>(&self, y_true: F, y_pred: F) -> F {
-                    #p::ElementKernel::grad_hess(&self.__kernel::<F>(), y_true, y_pred).1
-                }
+                #scalar_access
             }
 
             impl #p::Loss for #class {
-                type Kernel<F: #p::Float> = #p::Elementwise<#kernel<F>>;
+                type Kernel<F: #p::Float> = #kernel_type;
 
                 fn kernel<F: #p::Float>(&self) -> ::core::result::Result<Self::Kernel<F>, #p::LossError> {
                     self.validate()?;
-                    Ok(#p::Elementwise(self.__kernel::<F>()))
+                    Ok(#make_kernel)
                 }
 
                 fn name(&self) -> &'static str {
@@ -415,7 +548,7 @@ impl<'a> Expansion<'a> {
                     name: #name,
                     struct_name: #class_str,
                     aliases: &[ #( #aliases ),* ],
-                    kind: #p::Kind::Elementwise,
+                    kind: #p::Kind::#kind,
                     params: &[ #( #param_infos ),* ],
                     doc: #user_doc_text,
                     formula: #formula_text,
@@ -446,10 +579,24 @@ impl<'a> Expansion<'a> {
         if let Some(t) = &self.attr.pytorch {
             doc.push_str(&format!(" Matches PyTorch `{}`.", t.value()));
         }
-        doc.push_str(
-            " The loss of one element is below, with its derivative with respect to `y_pred` \
-             as derived by `#[loss]`; the per-sample loss is the mean over the last axis.\n\n```text\n",
-        );
+        doc.push_str(match self.loss.shape {
+            ast::Shape::Element => {
+                " The loss of one element is below, with its derivative with respect to `y_pred` \
+                 as derived by `#[loss]`; the per-sample loss is the mean over the last axis.\n\n```text\n"
+            }
+            ast::Shape::Row => {
+                " The loss of one row (the last axis) is below, with its derivative with respect \
+                 to each element `y_pred` of the row, as derived by `#[loss]` (through every \
+                 reduction over the row). `y_true` and `y_pred` stand for one element; `sum`, \
+                 `mean`, `max`, `min`, `logsumexp` reduce over the row.\n\n```text\n"
+            }
+            ast::Shape::Sparse => {
+                " The loss of one row (the last axis) given its class index, with its derivative \
+                 with respect to each element `y_pred` of the row, as derived by `#[loss]`. \
+                 Inside the formula `y_true` is 1 at the label's element and 0 elsewhere; \
+                 `at_label(e)` is `e` at the label's element.\n\n```text\n"
+            }
+        });
         doc.push_str(&formula.text);
         doc.push_str("```\n");
         if !self.loss.params.is_empty() {
@@ -492,6 +639,7 @@ fn specialized_body(
     roots: &[NodeId],
     params: &(Vec<Ident>, Vec<Ident>),
     depth: usize,
+    emit: &dyn Fn(&Graph, &Bindings, &[NodeId]) -> TokenStream,
 ) -> TokenStream {
     let (float_params, bool_params) = params;
     let flag = lowered.graph.bool_params_used(roots).first().copied();
@@ -502,8 +650,7 @@ fn specialized_body(
             externs: &lowered.externs,
             names,
         };
-        let (stmts, exprs) = Emitter::new(&lowered.graph, &bindings).program(roots);
-        return quote!(#stmts (#(#exprs),*));
+        return emit(&lowered.graph, &bindings, roots);
     };
     let mut arms = Vec::new();
     for value in [true, false] {
@@ -519,6 +666,7 @@ fn specialized_body(
             &specialized,
             params,
             depth + 1,
+            emit,
         ));
     }
     let ident = &bool_params[flag as usize];

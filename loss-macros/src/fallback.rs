@@ -13,6 +13,27 @@ pub fn stub(expansion: &Expansion) -> TokenStream {
     let common = expansion.common_items(&Formula {
         text: String::new(),
     });
+    if expansion.loss.shape.is_row() {
+        return quote! {
+            #[allow(unused_variables)]
+            impl<F: ::losses::__private::Float> ::losses::__private::LossKernel<F> for #kernel<F> {
+                const ELEMENTWISE: bool = false;
+                fn row_value(&self, y_true: &[F], y_pred: &[F]) -> F {
+                    ::core::unreachable!()
+                }
+                fn row_value_grad(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
+                    ::core::unreachable!()
+                }
+                fn row_grad_hess(&self, y_true: &[F], y_pred: &[F], grad: &mut [F], hess: &mut [F]) {
+                    ::core::unreachable!()
+                }
+                fn per_element(&self, y_true: &[F], y_pred: &[F], out: &mut [F]) {
+                    ::core::unreachable!()
+                }
+            }
+            #common
+        };
+    }
     quote! {
         #[allow(unused_variables)]
         impl<F: ::losses::__private::Float> ::losses::__private::ElementKernel<F> for #kernel<F> {

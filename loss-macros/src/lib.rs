@@ -10,6 +10,7 @@ mod attr;
 mod ctxt;
 mod docs;
 mod emit;
+mod emit_row;
 mod expand;
 mod fallback;
 mod lower;

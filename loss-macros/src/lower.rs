@@ -11,9 +11,9 @@ use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{BinOp, Block, Expr, Lit, Pat, Stmt, UnOp};
 
-use crate::ast::{LossFn, ParamType};
+use crate::ast::{LossFn, ParamType, Shape};
 use crate::ctxt::{Ctxt, did_you_mean};
-use crate::symbolic::{Cmp, Graph, NodeId, Op1, Op2};
+use crate::symbolic::{Cmp, Graph, NodeId, Op1, Op2, RowOp};
 
 /// Keras's fuzz factor, the value of `EPSILON` inside a loss body.
 pub const EPSILON: f64 = 1e-7;
@@ -49,6 +49,15 @@ const FUNCTIONS_1: &[(&str, Op1)] = &[
     ("sigmoid", Op1::Sigmoid),
     ("softplus", Op1::Softplus),
     ("log_sigmoid", Op1::LogSigmoid),
+];
+/// Reductions over the row, for row losses.
+const REDUCTIONS: &[(&str, RowOp)] = &[
+    ("sum", RowOp::Sum),
+    ("mean", RowOp::Mean),
+    ("max", RowOp::Max),
+    ("min", RowOp::Min),
+    ("logsumexp", RowOp::LogSumExp),
+    ("at_label", RowOp::AtLabel),
 ];
 /// f64 methods that exist but have no useful derivative, with what to write instead.
 const NOT_DIFFERENTIABLE: &[(&str, &str)] = &[
@@ -96,6 +105,7 @@ pub fn lower(cx: &Ctxt, loss: &LossFn) -> Option<Lowered> {
         float_params: Vec::new(),
         bool_params: Vec::new(),
         poisoned: Vec::new(),
+        shape: loss.shape,
     };
     for p in &loss.params {
         let name = p.ident.to_string();
@@ -123,7 +133,14 @@ pub fn lower(cx: &Ctxt, loss: &LossFn) -> Option<Lowered> {
     // Errors about the value point at the final expression, not the whole body.
     let at = value_tokens(&loss.body);
     let value = lowerer.expect_float(value, &at)?;
-    if !lowerer.graph.depends_on_pred(value) {
+    if loss.shape.is_row() && lowerer.graph.is_elementwise(value) {
+        cx.error_at(
+            &at,
+            "the loss of a row is one number: reduce the element expression over the row with `sum(..)`, `mean(..)`, `max(..)`, `min(..)` or `logsumexp(..)`",
+        );
+        return None;
+    }
+    if !lowerer.graph.reads_pred(value) {
         cx.error_at(
             &at,
             "this loss does not depend on `y_pred`: its gradient would be zero everywhere",
@@ -149,6 +166,8 @@ struct Lowerer<'a> {
     bool_params: Vec<String>,
     /// Names of `let`s that failed (already reported): their uses report nothing more.
     poisoned: Vec<String>,
+    /// Element-wise, row or sparse: which reductions the body may use.
+    shape: Shape,
 }
 
 impl Lowerer<'_> {
@@ -695,6 +714,39 @@ impl Lowerer<'_> {
             arity(1, self)?;
             let x = self.float(args[0])?;
             return Some(self.graph.unary(op, x, span));
+        }
+        if let Some(&(_, op)) = REDUCTIONS.iter().find(|(n, _)| *n == name) {
+            if op == RowOp::AtLabel && self.shape != Shape::Sparse {
+                return self.error(
+                    ident,
+                    "`at_label(..)` reads the element at the label: it needs a sparse loss, `y_true: Class, y_pred: Row`",
+                );
+            }
+            if !self.shape.is_row() {
+                return self.error(
+                    ident,
+                    format!("`{name}(..)` reduces over the row (the last axis): it needs a row loss, `y_true: Row, y_pred: Row`"),
+                );
+            }
+            if matches!(op, RowOp::Max | RowOp::Min) && args.len() == 2 {
+                return self.error(
+                    ident,
+                    format!("`{name}(e)` reduces over the row; for the {name} of two numbers write `a.{name}(b)`"),
+                );
+            }
+            arity(1, self)?;
+            let e = self.float(args[0])?;
+            return Some(self.graph.reduce(op, e, span));
+        }
+        if name == "count" {
+            if !self.shape.is_row() {
+                return self.error(
+                    ident,
+                    "`count()` is the number of elements in the row: it needs a row loss, `y_true: Row, y_pred: Row`",
+                );
+            }
+            arity(0, self)?;
+            return Some(self.graph.count(span));
         }
         match name.as_str() {
             "clip" => {

@@ -57,7 +57,10 @@ impl Graph {
             let factor = match summed_with {
                 None => de,
                 Some(w) => {
-                    let weighted = self.mul(w, de, s);
+                    let weighted = self.structural_mul(w, de, s);
+                    if self.is_const(weighted, 0.0) {
+                        continue;
+                    }
                     self.reduce(RowOp::Sum, weighted, s)
                 }
             };
@@ -65,10 +68,36 @@ impl Graph {
             if self.is_const(through, 0.0) {
                 continue;
             }
-            let term = self.mul(factor, through, s);
+            let term = self.structural_mul(factor, through, s);
             acc = self.add(acc, term, s);
         }
         acc
+    }
+
+    /// `a * b` where a factor that is 0 on a branch of a select (a path that does not exist
+    /// there, e.g. through the formula a `bool` parameter switched off) gives a structural 0
+    /// on that branch instead of `0 * b`: once the parameter is fixed, the path and the
+    /// reductions on it disappear, and no `0 * inf` can appear.
+    fn structural_mul(&mut self, a: NodeId, b: NodeId, s: proc_macro2::Span) -> NodeId {
+        if self.is_const(a, 0.0) || self.is_const(b, 0.0) {
+            return self.constant(0.0, s);
+        }
+        for (x, y) in [(a, b), (b, a)] {
+            if let Node::Select(c, t, f) = self.node(x) {
+                if self.has_structural_zero(t) || self.has_structural_zero(f) {
+                    let (t, f) = (self.structural_mul(t, y, s), self.structural_mul(f, y, s));
+                    return self.select(c, t, f, s);
+                }
+            }
+        }
+        self.mul(a, b, s)
+    }
+
+    fn has_structural_zero(&self, id: NodeId) -> bool {
+        match self.node(id) {
+            Node::Select(_, t, f) => self.has_structural_zero(t) || self.has_structural_zero(f),
+            _ => self.is_const(id, 0.0),
+        }
     }
 
     /// `dR/dy_pred[j]` at element `j`, for a reduction node `R`.
@@ -82,11 +111,7 @@ impl Graph {
         let s = self.span(r);
         let w = self.reduction_weight(op, e, r);
         let local = self.derivative(e);
-        let direct = if self.is_const(local, 0.0) {
-            self.constant(0.0, s)
-        } else {
-            self.mul(w, local, s)
-        };
+        let direct = self.structural_mul(w, local, s);
         let d = self.add_paths_through_reductions(e, direct, Some(w));
         self.reduction_gradient_of.insert(r, d);
         d

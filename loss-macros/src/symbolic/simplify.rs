@@ -219,6 +219,15 @@ impl Graph {
                     let inner = self.reduce(op, a, span);
                     return self.neg(inner, span);
                 }
+                // A row-level term of a sum: `mean(x - r) = mean(x) - r`. Then a reduction
+                // of `x - logsumexp(x)` joins the pass of the logsumexp itself instead of
+                // needing one of its own.
+                Node::Binary(add_or_sub @ (Op2::Add | Op2::Sub), a, b)
+                    if !self.is_elementwise(a) || !self.is_elementwise(b) =>
+                {
+                    let (ra, rb) = (self.reduce(op, a, span), self.reduce(op, b, span));
+                    return self.binary(add_or_sub, ra, rb, span);
+                }
                 _ => {}
             }
         }
