@@ -58,6 +58,19 @@ fn keras_and_pytorch_names_resolve() {
         ("squared_hinge", "squared_hinge"),
         ("Poisson", "poisson"),
         ("pseudo_huber", "pseudo_huber"),
+        ("cce", "categorical_crossentropy"),
+        ("CategoricalCrossentropy", "categorical_crossentropy"),
+        ("softmax_cross_entropy", "categorical_crossentropy"),
+        ("scce", "sparse_categorical_crossentropy"),
+        ("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy"),
+        ("CategoricalFocalCrossentropy", "categorical_focal_crossentropy"),
+        ("kld", "kl_divergence"),
+        ("KLDivergence", "kl_divergence"),
+        ("CategoricalHinge", "categorical_hinge"),
+        ("CosineSimilarity", "cosine_similarity"),
+        ("CrossEntropyLoss", "cross_entropy"),
+        ("NLLLoss", "nll_loss"),
+        ("poly_loss", "poly_loss_cross_entropy"),
     ] {
         let l: Box<dyn DynLoss<f64>> = losses::get(name).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(l.name(), canonical, "{name}");
@@ -91,7 +104,7 @@ fn every_spec_round_trips_with_every_parameter() {
             let written = format!("{key}={value}");
             assert!(l.spec().contains(&written), "{} lost {written}", l.spec());
         }
-        assert_eq!(entry.kind(), Kind::Elementwise);
+        assert!(matches!(entry.kind(), Kind::Elementwise | Kind::Row | Kind::Sparse));
         assert!(
             !entry.formula().is_empty(),
             "{} has no formula text",
