@@ -827,4 +827,35 @@ mod tests {
             assert!(value_grad.contains(name), "{name} missing in {value_grad}");
         }
     }
+
+    #[test]
+    fn the_struct_docs_show_formula_gradient_parameters_and_peer_names() {
+        let expanded = super::loss(
+            quote!(keras = "keras.losses.Huber", pytorch = "torch.nn.HuberLoss"),
+            quote! {
+                /// Huber loss.
+                fn huber(
+                    y_true: f64,
+                    y_pred: f64,
+                    /// Where the loss turns linear.
+                    #[default(1.0)]
+                    #[check(delta > 0.0)]
+                    delta: f64,
+                ) -> f64 {
+                    let error = y_pred - y_true;
+                    if error.abs() <= delta { 0.5 * error * error } else { delta * error.abs() - 0.5 * delta * delta }
+                }
+            },
+        )
+        .to_string();
+        for needle in [
+            "Matches Keras `keras.losses.Huber`",
+            "Matches PyTorch `torch.nn.HuberLoss`",
+            "loss = if abs(error) <= delta",
+            "d_loss = d loss / d y_pred",
+            "`delta` (default `1.0`, must satisfy `delta > 0.0`): Where the loss turns linear.",
+        ] {
+            assert!(expanded.contains(needle), "{needle:?} not in the docs: {expanded}");
+        }
+    }
 }
