@@ -248,6 +248,9 @@ fn check_case<F: Real>(case: &Case, ck: &mut Checker) {
             h.as_slice().unwrap()[i].to_f64(),
         );
         if case.kinks.contains(&i) {
+            if !F::F32 {
+                check_kink_convention(case, make::<f64>(case, "mean").as_ref(), i, ours_g, ck);
+            }
             if (ours_g - elem_grad_ref[i]).abs() > tol * elem_grad_ref[i].abs().max(gscale)
                 && !kink_diff_allowed
             {
@@ -315,6 +318,54 @@ fn check_case<F: Real>(case: &Case, ck: &mut Checker) {
                 gs,
             );
         }
+    }
+}
+
+/// Losses whose kinks are ties of `abs`/`max`/`min`, where our convention is the minimum-norm
+/// subgradient. At the other kinks (a select's threshold, a clip bound) the derivative is
+/// that of the branch the condition picks: one of the two one-sided derivatives.
+const MIN_NORM_AT_KINKS: &[&str] = &[
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "hinge",
+    "squared_hinge",
+    "quantile",
+    "mean_squared_logarithmic_error",
+];
+
+/// At a kink: our derivative is the documented one, computed from the one-sided difference
+/// quotients of the element loss.
+fn check_kink_convention(case: &Case, loss: &dyn DynLoss<f64>, i: usize, ours: f64, ck: &mut Checker) {
+    let t = to_array::<f64>(&[1], &[case.y_true[i]]);
+    let value = |p: f64| {
+        let p = to_array::<f64>(&[1], &[p]);
+        loss.per_element(t.view(), p.view()).unwrap()[[0]]
+    };
+    let p = case.y_pred[i];
+    let h = 1e-10 * p.abs().max(1e-3);
+    let v0 = value(p);
+    // Second-order one-sided differences: the loss curves hard near a clip bound.
+    let left = (3.0 * v0 - 4.0 * value(p - h) + value(p - 2.0 * h)) / (2.0 * h);
+    let right = (-3.0 * v0 + 4.0 * value(p + h) - value(p + 2.0 * h)) / (2.0 * h);
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-4 * (1.0 + a.abs().max(b.abs()));
+    let expected_ok = if MIN_NORM_AT_KINKS.contains(&case.loss.as_str()) {
+        let min_norm = if left * right <= 0.0 {
+            0.0
+        } else if left.abs() < right.abs() {
+            left
+        } else {
+            right
+        };
+        close(ours, min_norm)
+    } else {
+        close(ours, left) || close(ours, right)
+    };
+    ck.compared += 1;
+    if !expected_ok {
+        ck.failures.push(format!(
+            "{} elem_grad[{i}] at a kink: ours {ours:e} is not the documented choice between the one-sided slopes {left:e} and {right:e}",
+            case.id
+        ));
     }
 }
 

@@ -89,6 +89,9 @@ pub fn hinge(y_true: f64, y_pred: f64) -> f64 {
 }
 
 /// Squared hinge loss: `max(1 - y y_pred, 0)^2`, labels as in [`Hinge`].
+///
+/// The second derivative is 2 inside the margin and zero where the margin is met
+/// (`y y_pred >= 1`).
 #[loss(keras = "keras.losses.SquaredHinge")]
 pub fn squared_hinge(y_true: f64, y_pred: f64) -> f64 {
     let y = if y_true == 0.0 { -1.0 } else { y_true };
