@@ -279,26 +279,10 @@ impl<'a> Emitter<'a> {
         match node {
             Node::Unary(op, a) => {
                 let a = self.reference(a);
-                let method = match op {
-                    Op1::Neg => return quote_spanned!(span=> -#a),
-                    Op1::Powi(n) => return quote_spanned!(span=> #a.powi(#n)),
-                    Op1::Ln => "ln",
-                    Op1::Exp => "exp",
-                    Op1::Sqrt => "sqrt",
-                    Op1::Abs => "abs",
-                    Op1::Signum => "signum",
-                    Op1::Sign0 => "sign0",
-                    Op1::Tanh => "tanh",
-                    Op1::Sinh => "sinh",
-                    Op1::Cosh => "cosh",
-                    Op1::Sin => "sin",
-                    Op1::Cos => "cos",
-                    Op1::Recip => "recip",
-                    Op1::Ln1p => "ln_1p",
-                    Op1::ExpM1 => "exp_m1",
-                    Op1::Sigmoid => "sigmoid",
-                    Op1::Softplus => "softplus",
-                    Op1::LogSigmoid => "log_sigmoid",
+                let method = match (op, op.name()) {
+                    (_, Some(name)) => name,
+                    (Op1::Powi(n), None) => return quote_spanned!(span=> #a.powi(#n)),
+                    _ => return quote_spanned!(span=> -#a),
                 };
                 let method = Ident::new(method, span);
                 quote_spanned!(span=> #a.#method())

@@ -110,6 +110,12 @@ fn truth(b: bool) -> f64 {
 /// The value of every node reachable from `roots`, indexed by node (booleans as 1.0 / 0.0;
 /// unreachable nodes are 0.0). One pass in id order, so shared nodes are evaluated once.
 pub fn values(g: &Graph, roots: &[NodeId], env: &Env) -> Vec<f64> {
+    // Row-level values need the whole row: see `roweval.rs`.
+    values_with(g, roots, env, &|_| f64::NAN)
+}
+
+/// [`values`], with the values of row-level nodes (reductions, `count()`) given by `row`.
+pub fn values_with(g: &Graph, roots: &[NodeId], env: &Env, row: &dyn Fn(NodeId) -> f64) -> Vec<f64> {
     let mut v = vec![0.0; g.len()];
     for id in g.reachable(roots) {
         let at = |n: NodeId| v[n.index()];
@@ -134,8 +140,7 @@ pub fn values(g: &Graph, roots: &[NodeId], env: &Env) -> Vec<f64> {
             Node::And(a, b) => truth(at(a) != 0.0 && at(b) != 0.0),
             Node::Or(a, b) => truth(at(a) != 0.0 || at(b) != 0.0),
             Node::Not(a) => truth(at(a) == 0.0),
-            // Row-level values need the whole row: see `roweval.rs`.
-            Node::Reduce(..) | Node::Count => f64::NAN,
+            Node::Reduce(..) | Node::Count => row(id),
         };
     }
     v

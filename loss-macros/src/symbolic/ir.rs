@@ -44,6 +44,34 @@ pub enum Op1 {
     Powi(i32),
 }
 
+impl Op1 {
+    /// The function's name in the loss language and on `Float` (`ln`, `ln_1p`, `sigmoid`):
+    /// the generated code calls it as a method, the docs print it as a call. `None` for the
+    /// operators written otherwise (`-x`, `x.powi(n)`).
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Op1::Neg | Op1::Powi(_) => return None,
+            Op1::Ln => "ln",
+            Op1::Exp => "exp",
+            Op1::Sqrt => "sqrt",
+            Op1::Abs => "abs",
+            Op1::Signum => "signum",
+            Op1::Sign0 => "sign0",
+            Op1::Tanh => "tanh",
+            Op1::Sinh => "sinh",
+            Op1::Cosh => "cosh",
+            Op1::Sin => "sin",
+            Op1::Cos => "cos",
+            Op1::Recip => "recip",
+            Op1::Ln1p => "ln_1p",
+            Op1::ExpM1 => "exp_m1",
+            Op1::Sigmoid => "sigmoid",
+            Op1::Softplus => "softplus",
+            Op1::LogSigmoid => "log_sigmoid",
+        })
+    }
+}
+
 /// Two-argument float functions.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Op2 {

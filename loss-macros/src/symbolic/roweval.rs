@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::eval::{apply1, apply2, compare};
+use super::eval::{Env, values_with};
 use super::ir::{Graph, Node, NodeId, RowOp};
 
 /// One row and the parameter values.
@@ -33,36 +33,22 @@ impl<'a> RowEval<'a> {
 
     /// The value of `id` at element `j` (row-level nodes have the same value at every `j`).
     pub fn at(&mut self, id: NodeId, j: usize) -> f64 {
-        let mut v = vec![0.0; self.g.len()];
         for n in self.g.reachable(&[id]) {
-            let at = |m: NodeId| v[m.index()];
-            let truth = |b: bool| if b { 1.0 } else { 0.0 };
-            v[n.index()] = match self.g.node(n) {
-                Node::Const(bits) => f64::from_bits(bits),
-                Node::YTrue => self.env.y_true[j],
-                Node::YPred => self.env.y_pred[j],
-                Node::Param(i) => self.env.params[i as usize],
-                Node::Extern(i) => self.env.externs[i as usize],
-                Node::Count => self.env.y_pred.len() as f64,
-                Node::Reduce(op, e) => self.reduction(n, op, e),
-                Node::Unary(op, a) => apply1(op, at(a)),
-                Node::Binary(op, a, b) => apply2(op, at(a), at(b)),
-                Node::Select(c, a, b) => {
-                    if at(c) != 0.0 {
-                        at(a)
-                    } else {
-                        at(b)
-                    }
-                }
-                Node::BoolConst(b) => truth(b),
-                Node::BoolParam(i) => truth(self.env.bool_params[i as usize]),
-                Node::Compare(cmp, a, b) => truth(compare(cmp, at(a), at(b))),
-                Node::And(a, b) => truth(at(a) != 0.0 && at(b) != 0.0),
-                Node::Or(a, b) => truth(at(a) != 0.0 || at(b) != 0.0),
-                Node::Not(a) => truth(at(a) == 0.0),
-            };
+            if let Node::Reduce(op, e) = self.g.node(n) {
+                self.reduction(n, op, e);
+            }
         }
-        v[id.index()]
+        let env = Env {
+            y_true: self.env.y_true[j],
+            y_pred: self.env.y_pred[j],
+            params: self.env.params,
+            bool_params: self.env.bool_params,
+            externs: self.env.externs,
+        };
+        let count = self.env.y_pred.len() as f64;
+        let reductions = &self.reductions;
+        let row = |n: NodeId| reductions.get(&n).copied().unwrap_or(count);
+        values_with(self.g, &[id], &env, &row)[id.index()]
     }
 
     fn reduction(&mut self, r: NodeId, op: RowOp, e: NodeId) -> f64 {

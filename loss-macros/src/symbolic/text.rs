@@ -166,28 +166,12 @@ impl Printer<'_> {
     }
 
     fn unary(&self, op: Op1, x: NodeId) -> (String, u8) {
-        let f = match op {
-            Op1::Neg => return (format!("-{}", self.operand(x, PREFIX)), PREFIX),
-            Op1::Powi(n) => {
+        let f = match (op, op.name()) {
+            (_, Some(name)) => name,
+            (Op1::Powi(n), None) => {
                 return (format!("powi({}, {n})", self.operand(x, SELECT)), ATOM);
             }
-            Op1::Ln => "ln",
-            Op1::Exp => "exp",
-            Op1::Sqrt => "sqrt",
-            Op1::Abs => "abs",
-            Op1::Signum => "signum",
-            Op1::Sign0 => "sign0",
-            Op1::Tanh => "tanh",
-            Op1::Sinh => "sinh",
-            Op1::Cosh => "cosh",
-            Op1::Sin => "sin",
-            Op1::Cos => "cos",
-            Op1::Recip => "recip",
-            Op1::Ln1p => "ln_1p",
-            Op1::ExpM1 => "exp_m1",
-            Op1::Sigmoid => "sigmoid",
-            Op1::Softplus => "softplus",
-            Op1::LogSigmoid => "log_sigmoid",
+            _ => return (format!("-{}", self.operand(x, PREFIX)), PREFIX),
         };
         self.call(f, &[x])
     }
