@@ -23,7 +23,9 @@ pub struct LossAttr {
     pub ignore: Option<LitStr>,
 }
 
-const KEYS: &[&str] = &["name", "class", "alias", "aliases", "keras", "pytorch", "ignore"];
+const KEYS: &[&str] = &[
+    "name", "class", "alias", "aliases", "keras", "pytorch", "ignore",
+];
 
 impl LossAttr {
     pub fn parse(args: proc_macro2::TokenStream) -> syn::Result<Self> {

@@ -10,8 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
 use crate::emit::{Bindings, Emitter};
@@ -62,7 +61,9 @@ pub fn row_body(
             .filter(|&r| !matches!(graph.node(r), Node::Reduce(RowOp::AtLabel, _)))
             .filter(|&r| {
                 let e = reduced(graph, r);
-                inner_reductions(graph, e).iter().all(|i| before_write.contains(i))
+                inner_reductions(graph, e)
+                    .iter()
+                    .all(|i| before_write.contains(i))
             })
             .collect()
     };
@@ -96,7 +97,14 @@ pub fn row_body(
         }
     }
     if !element_roots.is_empty() {
-        out.extend(pass(&mut em, graph, labels, &deferred_sorted, element_roots, write));
+        out.extend(pass(
+            &mut em,
+            graph,
+            labels,
+            &deferred_sorted,
+            element_roots,
+            write,
+        ));
     }
     let (row_stmts, row_exprs) = em.program(row_roots);
     out.extend(row_stmts);
@@ -180,7 +188,9 @@ fn hoist_row_values(em: &mut Emitter, graph: &Graph, roots: &[NodeId]) -> TokenS
         }
         match graph.node(n) {
             Node::Reduce(..) | Node::Count => {}
-            node if !graph.is_elementwise(n) && node.children().next().is_some() => frontier.push(n),
+            node if !graph.is_elementwise(n) && node.children().next().is_some() => {
+                frontier.push(n)
+            }
             node => stack.extend(node.children()),
         }
     }
@@ -201,12 +211,14 @@ fn pass(
 ) -> TokenStream {
     let mut init = TokenStream::new();
     let mut finish = TokenStream::new();
-    let mut accumulate: Vec<Box<dyn Fn(&TokenStream) -> TokenStream>> = Vec::new();
+    let mut accumulate: Vec<Accumulator> = Vec::new();
     let mut results = Vec::new();
     let mut logsumexp = Vec::new();
     let elements: Vec<NodeId> = reductions.iter().map(|&r| reduced(graph, r)).collect();
     for &r in reductions {
-        let Node::Reduce(op, _) = graph.node(r) else { unreachable!() };
+        let Node::Reduce(op, _) = graph.node(r) else {
+            unreachable!()
+        };
         let base = match op {
             RowOp::Sum => "sum",
             RowOp::Mean => "mean",
@@ -220,42 +232,26 @@ fn pass(
         match op {
             RowOp::Sum | RowOp::Mean => {
                 init.extend(quote!(let mut #acc = F::ZERO;));
-                let a = acc.clone();
-                accumulate.push(Box::new(move |e: &TokenStream| quote!(#a += #e;)));
                 if op == RowOp::Mean {
                     finish.extend(quote!(let #acc = #acc / count;));
                 }
+                accumulate.push(Accumulator::Sum(acc));
             }
             RowOp::Max => {
                 init.extend(quote!(let mut #acc = F::NEG_INFINITY;));
-                let a = acc.clone();
-                accumulate.push(Box::new(move |e: &TokenStream| quote!(#a = #a.max(#e);)));
+                accumulate.push(Accumulator::Max(acc));
             }
             RowOp::Min => {
                 init.extend(quote!(let mut #acc = F::INFINITY;));
-                let a = acc.clone();
-                accumulate.push(Box::new(move |e: &TokenStream| quote!(#a = #a.min(#e);)));
+                accumulate.push(Accumulator::Min(acc));
             }
             RowOp::LogSumExp => {
-                // Online: a running max and the sum of exp(e - max), rescaled when the max
-                // grows, so one pass suffices and nothing overflows.
-                let m = em.local("running_max");
-                init.extend(quote!(let mut #m = F::NEG_INFINITY; let mut #acc = F::ZERO;));
-                let (m2, a2) = (m.clone(), acc.clone());
-                accumulate.push(Box::new(move |e: &TokenStream| {
-                    quote! {
-                        let x = #e;
-                        if x > #m2 {
-                            #a2 = #a2 * (#m2 - x).exp() + F::ONE;
-                            #m2 = x;
-                        } else {
-                            #a2 += (x - #m2).exp();
-                        }
-                    }
-                }));
+                let max = em.local("running_max");
                 let ln_sum = em.local("ln_sum");
-                finish.extend(quote!(let #ln_sum = #acc.ln(); let #acc = #m + #ln_sum;));
-                logsumexp.push((r, m, ln_sum));
+                init.extend(quote!(let mut #max = F::NEG_INFINITY; let mut #acc = F::ZERO;));
+                finish.extend(quote!(let #ln_sum = #acc.ln(); let #acc = #max + #ln_sum;));
+                logsumexp.push((r, max.clone(), ln_sum));
+                accumulate.push(Accumulator::LogSumExp { max, sum: acc });
             }
             RowOp::AtLabel => unreachable!(),
         }
@@ -264,7 +260,10 @@ fn pass(
     let hoisted = hoist_row_values(em, graph, &all);
     let (stmts, exprs) = em.scoped(|em| em.program(&all));
     let store = write(&exprs[..outputs.len()]);
-    let updates = accumulate.iter().zip(&exprs[outputs.len()..]).map(|(f, e)| f(e));
+    let updates = accumulate
+        .iter()
+        .zip(&exprs[outputs.len()..])
+        .map(|(a, e)| a.update(e));
     let element = element_binding(labels);
     for (r, acc) in results {
         match logsumexp.iter().find(|(l, _, _)| *l == r) {
@@ -282,5 +281,37 @@ fn pass(
             #(#updates)*
         }
         #finish
+    }
+}
+
+/// The running state of one reduction in a pass.
+enum Accumulator {
+    Sum(Ident),
+    Max(Ident),
+    Min(Ident),
+    /// Online: a running max and the sum of `exp(e - max)`, rescaled when the max grows, so
+    /// one pass suffices and nothing overflows.
+    LogSumExp {
+        max: Ident,
+        sum: Ident,
+    },
+}
+
+impl Accumulator {
+    fn update(&self, e: &TokenStream) -> TokenStream {
+        match self {
+            Accumulator::Sum(acc) => quote!(#acc += #e;),
+            Accumulator::Max(acc) => quote!(#acc = #acc.max(#e);),
+            Accumulator::Min(acc) => quote!(#acc = #acc.min(#e);),
+            Accumulator::LogSumExp { max, sum } => quote! {
+                let x = #e;
+                if x > #max {
+                    #sum = #sum * (#max - x).exp() + F::ONE;
+                    #max = x;
+                } else {
+                    #sum += (x - #max).exp();
+                }
+            },
+        }
     }
 }

@@ -11,9 +11,9 @@ use crate::ast::{self, LossFn, ParamType};
 use crate::attr::LossAttr;
 use crate::ctxt::Ctxt;
 use crate::emit::{Bindings, Emitter};
+use crate::emit_row::{Labels, row_body};
 use crate::fallback;
 use crate::lower::{self, Lowered};
-use crate::emit_row::{Labels, row_body};
 use crate::symbolic::{Graph, NodeId};
 
 pub fn loss(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -116,12 +116,20 @@ impl<'a> Expansion<'a> {
             } else {
                 Labels::Dense
             };
-            let mut body = |roots: &[NodeId], split: usize, write: &dyn Fn(&[TokenStream]) -> TokenStream| {
-                let emit = |graph: &Graph, bindings: &Bindings, roots: &[NodeId]| {
-                    row_body(graph, bindings, labels, &roots[..split], &roots[split..], write)
+            let mut body =
+                |roots: &[NodeId], split: usize, write: &dyn Fn(&[TokenStream]) -> TokenStream| {
+                    let emit = |graph: &Graph, bindings: &Bindings, roots: &[NodeId]| {
+                        row_body(
+                            graph,
+                            bindings,
+                            labels,
+                            &roots[..split],
+                            &roots[split..],
+                            write,
+                        )
+                    };
+                    specialized_body(&mut lowered, &mut names, roots, &params, 0, &emit)
                 };
-                specialized_body(&mut lowered, &mut names, roots, &params, 0, &emit)
-            };
             let value_body = body(&[value], 1, &|_| quote!());
             let value_grad_body = body(&[value, grad], 1, &|e| {
                 let g = &e[0];
@@ -137,7 +145,8 @@ impl<'a> Expansion<'a> {
                 let (stmts, exprs) = Emitter::new(graph, bindings).program(roots);
                 quote!(#stmts (#(#exprs),*))
             };
-            let value_body = specialized_body(&mut lowered, &mut names, &[value], &params, 0, &emit);
+            let value_body =
+                specialized_body(&mut lowered, &mut names, &[value], &params, 0, &emit);
             let value_grad_body =
                 specialized_body(&mut lowered, &mut names, &[value, grad], &params, 0, &emit);
             let grad_hess_body =
@@ -151,7 +160,12 @@ impl<'a> Expansion<'a> {
         }
     }
 
-    fn row_kernel_impl(&self, value: TokenStream, value_grad: TokenStream, grad_hess: TokenStream) -> TokenStream {
+    fn row_kernel_impl(
+        &self,
+        value: TokenStream,
+        value_grad: TokenStream,
+        grad_hess: TokenStream,
+    ) -> TokenStream {
         let kernel = &self.kernel;
         let sparse = self.loss.shape == ast::Shape::Sparse;
         let ignored = self.attr.ignore.as_ref().map(|param| {
@@ -384,8 +398,11 @@ impl<'a> Expansion<'a> {
                 "`y_true` and `y_pred` are one row each"
             };
             let loss_doc = format!(" The loss of one row ({y_true_doc}).");
-            let grad_doc = format!(" The derivative of the loss of one row with respect to each element of `y_pred` ({y_true_doc}).");
-            let hess_doc = format!(" The diagonal of the Hessian of the loss of one row ({y_true_doc}).");
+            let grad_doc = format!(
+                " The derivative of the loss of one row with respect to each element of `y_pred` ({y_true_doc})."
+            );
+            let hess_doc =
+                format!(" The diagonal of the Hessian of the loss of one row ({y_true_doc}).");
             quote! {
                 #[doc = #loss_doc]
                 pub fn loss_at<F: #p::Float>(&self, y_true: &[F], y_pred: &[F]) -> ::core::result::Result<F, #p::LossError> {
@@ -855,7 +872,10 @@ mod tests {
             "d_loss = d loss / d y_pred",
             "`delta` (default `1.0`, must satisfy `delta > 0.0`): Where the loss turns linear.",
         ] {
-            assert!(expanded.contains(needle), "{needle:?} not in the docs: {expanded}");
+            assert!(
+                expanded.contains(needle),
+                "{needle:?} not in the docs: {expanded}"
+            );
         }
     }
 }

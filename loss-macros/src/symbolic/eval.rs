@@ -115,7 +115,12 @@ pub fn values(g: &Graph, roots: &[NodeId], env: &Env) -> Vec<f64> {
 }
 
 /// [`values`], with the values of row-level nodes (reductions, `count()`) given by `row`.
-pub fn values_with(g: &Graph, roots: &[NodeId], env: &Env, row: &dyn Fn(NodeId) -> f64) -> Vec<f64> {
+pub fn values_with(
+    g: &Graph,
+    roots: &[NodeId],
+    env: &Env,
+    row: &dyn Fn(NodeId) -> f64,
+) -> Vec<f64> {
     let mut v = vec![0.0; g.len()];
     for id in g.reachable(roots) {
         let at = |n: NodeId| v[n.index()];

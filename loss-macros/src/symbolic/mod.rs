@@ -13,8 +13,8 @@
 pub mod diff;
 pub mod eval;
 pub mod ir;
-pub mod roweval;
 pub mod rowdiff;
+pub mod roweval;
 pub mod simplify;
 pub mod specialize;
 pub mod text;

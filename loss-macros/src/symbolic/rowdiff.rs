@@ -43,7 +43,12 @@ impl Graph {
     /// `acc + sum over the reductions S used directly in e of weight(S) * dS/dy_pred[j]`,
     /// where the weight is `de/dS` at `j` (`summed_with` = None) or, for the inside of a
     /// reduction with weights `w`, `sum_i(w_i * (de/dS)_i)`.
-    fn add_paths_through_reductions(&mut self, e: NodeId, mut acc: NodeId, summed_with: Option<NodeId>) -> NodeId {
+    fn add_paths_through_reductions(
+        &mut self,
+        e: NodeId,
+        mut acc: NodeId,
+        summed_with: Option<NodeId>,
+    ) -> NodeId {
         let s = self.span(e);
         let direct = match self.node(e) {
             Node::Reduce(..) => vec![e],
@@ -83,11 +88,11 @@ impl Graph {
             return self.constant(0.0, s);
         }
         for (x, y) in [(a, b), (b, a)] {
-            if let Node::Select(c, t, f) = self.node(x) {
-                if self.has_structural_zero(t) || self.has_structural_zero(f) {
-                    let (t, f) = (self.structural_mul(t, y, s), self.structural_mul(f, y, s));
-                    return self.select(c, t, f, s);
-                }
+            if let Node::Select(c, t, f) = self.node(x)
+                && (self.has_structural_zero(t) || self.has_structural_zero(f))
+            {
+                let (t, f) = (self.structural_mul(t, y, s), self.structural_mul(f, y, s));
+                return self.select(c, t, f, s);
             }
         }
         self.mul(a, b, s)

@@ -133,10 +133,22 @@ fn check(name: &str, build: Build, positive: bool, one_hot: bool) -> usize {
             })
             .collect();
         let y_pred: Vec<f64> = (0..c)
-            .map(|_| if positive { 0.1 + rng.next() } else { 4.0 * rng.next() - 2.0 })
+            .map(|_| {
+                if positive {
+                    0.1 + rng.next()
+                } else {
+                    4.0 * rng.next() - 2.0
+                }
+            })
             .collect();
         let value_at = |p: &[f64], node: NodeId, j: usize| {
-            let env = RowEnv { y_true: &y_true, y_pred: p, params: &[], bool_params: &[], externs: &[] };
+            let env = RowEnv {
+                y_true: &y_true,
+                y_pred: p,
+                params: &[],
+                bool_params: &[],
+                externs: &[],
+            };
             RowEval::new(&g, &env).at(node, j)
         };
         for j in 0..c {
@@ -153,8 +165,14 @@ fn check(name: &str, build: Build, positive: bool, one_hot: bool) -> usize {
             if (left - right).abs() > 1e-3 * (1.0 + left.abs()) {
                 continue;
             }
-            assert!((g_j - fd_grad).abs() < 1e-6 * (1.0 + g_j.abs()), "{name}: grad[{j}] {g_j} vs {fd_grad} at {y_pred:?}");
-            assert!((h_j - fd_hess).abs() < 1e-4 * (1.0 + h_j.abs()), "{name}: hess[{j}] {h_j} vs {fd_hess} at {y_pred:?}");
+            assert!(
+                (g_j - fd_grad).abs() < 1e-6 * (1.0 + g_j.abs()),
+                "{name}: grad[{j}] {g_j} vs {fd_grad} at {y_pred:?}"
+            );
+            assert!(
+                (h_j - fd_hess).abs() < 1e-4 * (1.0 + h_j.abs()),
+                "{name}: hess[{j}] {h_j} vs {fd_hess} at {y_pred:?}"
+            );
             compared += 1;
         }
     }
@@ -190,7 +208,13 @@ fn softmax_cross_entropy_has_the_textbook_derivatives() {
     let grad = g.total_derivative(loss);
     let hess = g.total_derivative(grad);
     let (y_true, y_pred) = ([0.0, 1.0, 0.0], [1.0, 2.0, 3.0]);
-    let env = RowEnv { y_true: &y_true, y_pred: &y_pred, params: &[], bool_params: &[], externs: &[] };
+    let env = RowEnv {
+        y_true: &y_true,
+        y_pred: &y_pred,
+        params: &[],
+        bool_params: &[],
+        externs: &[],
+    };
     let z: f64 = y_pred.iter().map(|x: &f64| x.exp()).sum();
     for j in 0..3 {
         let p = y_pred[j].exp() / z;
