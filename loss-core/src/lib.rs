@@ -19,6 +19,7 @@ mod spec;
 mod sum;
 #[cfg(test)]
 mod testing;
+mod vmath;
 
 pub mod builtins;
 
