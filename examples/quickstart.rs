@@ -44,7 +44,11 @@ fn main() -> Result<(), losses::LossError> {
 
     // 2. Losses by name, as a config file would name them: ours registered itself.
     let ours: Box<dyn DynLoss<f64>> = losses::from_spec("asymmetric_squared(under=2)")?;
-    println!("{} = {:.4}", ours.spec(), ours.forward(y_true.view().into_dyn(), y_pred.view().into_dyn())?);
+    println!(
+        "{} = {:.4}",
+        ours.spec(),
+        ours.forward(y_true.view().into_dyn(), y_pred.view().into_dyn())?
+    );
     let huber: Box<dyn DynLoss<f64>> = losses::from_spec("huber(delta=0.5)")?;
     let h = huber.forward(y_true.view().into_dyn(), y_pred.view().into_dyn())?;
     println!("{} = {h:.4}", huber.spec());

@@ -62,8 +62,14 @@ fn keras_and_pytorch_names_resolve() {
         ("CategoricalCrossentropy", "categorical_crossentropy"),
         ("softmax_cross_entropy", "categorical_crossentropy"),
         ("scce", "sparse_categorical_crossentropy"),
-        ("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy"),
-        ("CategoricalFocalCrossentropy", "categorical_focal_crossentropy"),
+        (
+            "SparseCategoricalCrossentropy",
+            "sparse_categorical_crossentropy",
+        ),
+        (
+            "CategoricalFocalCrossentropy",
+            "categorical_focal_crossentropy",
+        ),
         ("kld", "kl_divergence"),
         ("KLDivergence", "kl_divergence"),
         ("CategoricalHinge", "categorical_hinge"),
@@ -104,7 +110,10 @@ fn every_spec_round_trips_with_every_parameter() {
             let written = format!("{key}={value}");
             assert!(l.spec().contains(&written), "{} lost {written}", l.spec());
         }
-        assert!(matches!(entry.kind(), Kind::Elementwise | Kind::Row | Kind::Sparse));
+        assert!(matches!(
+            entry.kind(),
+            Kind::Elementwise | Kind::Row | Kind::Sparse
+        ));
         assert!(
             !entry.formula().is_empty(),
             "{} has no formula text",

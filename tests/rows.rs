@@ -27,7 +27,11 @@ fn softmax_cross_entropy_from_logits_has_the_textbook_gradient_and_hessian() {
         let row: Vec<f64> = y_pred.row(i).to_vec();
         let p = softmax(&row);
         let expected: f64 = (0..3).map(|j| -y_true[[i, j]] * p[j].ln()).sum();
-        assert!((per_sample[i] - expected).abs() < 1e-14, "{} vs {expected}", per_sample[i]);
+        assert!(
+            (per_sample[i] - expected).abs() < 1e-14,
+            "{} vs {expected}",
+            per_sample[i]
+        );
         total += expected;
         for j in 0..3 {
             assert!((g[[i, j]] - (p[j] - y_true[[i, j]])).abs() < 1e-15);
@@ -44,9 +48,17 @@ fn the_sparse_form_equals_the_dense_form_on_one_hot_labels() {
     let one_hot = array![[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
     let logits = array![[0.1, -2.0, 3.0], [5.0, 5.0, -1.0], [1000.0, 984.0, -1000.0]];
     for from_logits in [true, false] {
-        let y_pred = if from_logits { logits.clone() } else { logits.mapv(|x: f64| (x / 1000.0).abs() + 0.01) };
-        let dense = CategoricalCrossentropy::default().from_logits(from_logits).label_smoothing(0.1);
-        let sparse = SparseCategoricalCrossentropy::default().from_logits(from_logits).label_smoothing(0.1);
+        let y_pred = if from_logits {
+            logits.clone()
+        } else {
+            logits.mapv(|x: f64| (x / 1000.0).abs() + 0.01)
+        };
+        let dense = CategoricalCrossentropy::default()
+            .from_logits(from_logits)
+            .label_smoothing(0.1);
+        let sparse = SparseCategoricalCrossentropy::default()
+            .from_logits(from_logits)
+            .label_smoothing(0.1);
         let (vd, gd) = dense.value_and_grad(&one_hot, &y_pred).unwrap();
         let (vs, gs) = sparse.value_and_grad(&labels, &y_pred).unwrap();
         assert!((vd - vs).abs() < 1e-13 * vd.abs().max(1.0), "{vd} vs {vs}");
@@ -57,7 +69,9 @@ fn the_sparse_form_equals_the_dense_form_on_one_hot_labels() {
     // A confident row keeps its digits: ln(1 + e^-16) = 1.125e-7, where `logsumexp - x` as a
     // difference of two numbers near 1000 would keep only 3 of them (1.1368e-7). The sum
     // 1 + e^-16 itself is rounded, as in JAX and PyTorch, so 9 digits remain.
-    let v = CrossEntropy::default().per_sample(&array![[0.0]], &array![[1000.0, 984.0]]).unwrap();
+    let v = CrossEntropy::default()
+        .per_sample(&array![[0.0]], &array![[1000.0, 984.0]])
+        .unwrap();
     let exact = (-16f64).exp().ln_1p();
     assert!((v[0] - exact).abs() < 1e-9 * exact, "{} vs {exact}", v[0]);
 }
@@ -73,21 +87,34 @@ fn ignored_labels_are_left_out_of_the_mean() {
     assert!((value - (per_sample[0] + per_sample[2]) / 2.0).abs() < 1e-15);
     assert_eq!(grad.row(1).to_vec(), vec![0.0, 0.0]);
     // A label outside the classes is an error, not a panic.
-    let err = loss.forward(&array![[2.0], [0.0], [0.0]], &logits).unwrap_err();
+    let err = loss
+        .forward(&array![[2.0], [0.0], [0.0]], &logits)
+        .unwrap_err();
     assert!(matches!(err, LossError::InvalidLabel { .. }), "{err}");
-    let err = loss.forward(&array![[0.5], [0.0], [0.0]], &logits).unwrap_err();
+    let err = loss
+        .forward(&array![[0.5], [0.0], [0.0]], &logits)
+        .unwrap_err();
     assert!(matches!(err, LossError::InvalidLabel { .. }), "{err}");
 }
 
 #[test]
 fn cosine_similarity_and_zero_vectors() {
     let loss = CosineSimilarity::default();
-    let v = loss.per_sample(&array![[1.0, 0.0], [0.0, 0.0]], &array![[2.0, 0.0], [1.0, 2.0]]).unwrap();
+    let v = loss
+        .per_sample(
+            &array![[1.0, 0.0], [0.0, 0.0]],
+            &array![[2.0, 0.0], [1.0, 2.0]],
+        )
+        .unwrap();
     assert!((v[0] + 1.0).abs() < 1e-15);
     assert_eq!(v[1], 0.0);
-    let g = loss.gradient(&array![[0.0, 0.0]], &array![[1.0, 2.0]]).unwrap();
+    let g = loss
+        .gradient(&array![[0.0, 0.0]], &array![[1.0, 2.0]])
+        .unwrap();
     assert_eq!(g.iter().copied().collect::<Vec<_>>(), vec![0.0, 0.0]);
-    let g = loss.gradient(&array![[1.0, 2.0]], &array![[0.0, 0.0]]).unwrap();
+    let g = loss
+        .gradient(&array![[1.0, 2.0]], &array![[0.0, 0.0]])
+        .unwrap();
     assert!(g.iter().all(|x| x.is_finite()), "{g}");
 }
 
@@ -99,13 +126,29 @@ fn row_derivatives_match_finite_differences() {
         // (spec, probabilities in y_pred, sparse labels)
         ("categorical_crossentropy", true, false),
         ("categorical_crossentropy(label_smoothing=0.1)", true, false),
-        ("categorical_crossentropy(from_logits=true, label_smoothing=0.1)", false, false),
-        ("sparse_categorical_crossentropy(from_logits=true)", false, true),
-        ("sparse_categorical_crossentropy(label_smoothing=0.2)", true, true),
+        (
+            "categorical_crossentropy(from_logits=true, label_smoothing=0.1)",
+            false,
+            false,
+        ),
+        (
+            "sparse_categorical_crossentropy(from_logits=true)",
+            false,
+            true,
+        ),
+        (
+            "sparse_categorical_crossentropy(label_smoothing=0.2)",
+            true,
+            true,
+        ),
         ("cross_entropy(label_smoothing=0.05)", false, true),
         ("nll_loss", false, true),
         ("categorical_focal_crossentropy", true, false),
-        ("categorical_focal_crossentropy(from_logits=true, gamma=3, alpha=0.5)", false, false),
+        (
+            "categorical_focal_crossentropy(from_logits=true, gamma=3, alpha=0.5)",
+            false,
+            false,
+        ),
         ("kl_divergence", true, false),
         ("categorical_hinge", false, false),
         ("cosine_similarity", false, false),
@@ -132,14 +175,24 @@ fn row_derivatives_match_finite_differences() {
                 raw.iter().map(|x| x / s).collect()
             };
             let p: Vec<f64> = (0..c)
-                .map(|_| if probabilities { 0.05 + uniform() } else { 4.0 * uniform() - 2.0 })
+                .map(|_| {
+                    if probabilities {
+                        0.05 + uniform()
+                    } else {
+                        4.0 * uniform() - 2.0
+                    }
+                })
                 .collect();
             let t = Array2::from_shape_vec((1, t.len()), t).unwrap().into_dyn();
             let value = |p: &[f64]| {
-                let p = Array2::from_shape_vec((1, c), p.to_vec()).unwrap().into_dyn();
+                let p = Array2::from_shape_vec((1, c), p.to_vec())
+                    .unwrap()
+                    .into_dyn();
                 loss.per_sample(t.view(), p.view()).unwrap()[[0]]
             };
-            let pa = Array2::from_shape_vec((1, c), p.clone()).unwrap().into_dyn();
+            let pa = Array2::from_shape_vec((1, c), p.clone())
+                .unwrap()
+                .into_dyn();
             let (g, h) = loss.grad_hess(t.view(), pa.view()).unwrap();
             for j in 0..c {
                 let step = 1e-5;
@@ -147,14 +200,22 @@ fn row_derivatives_match_finite_differences() {
                 lo[j] -= step;
                 hi[j] += step;
                 let (vl, v0, vr) = (value(&lo), value(&p), value(&hi));
-                if ((v0 - vl) / step - (vr - v0) / step).abs() > 1e-3 * (1.0 + ((vr - vl) / step).abs()) {
+                if ((v0 - vl) / step - (vr - v0) / step).abs()
+                    > 1e-3 * (1.0 + ((vr - vl) / step).abs())
+                {
                     continue; // a kink within the step
                 }
                 let fd_g = (vr - vl) / (2.0 * step);
                 let fd_h = (vr - 2.0 * v0 + vl) / (step * step);
                 let (gj, hj) = (g[[0, j]], h[[0, j]]);
-                assert!((gj - fd_g).abs() < 1e-6 * (1.0 + gj.abs()), "{spec}: grad[{j}] {gj} vs {fd_g}");
-                assert!((hj - fd_h).abs() < 2e-3 * (1.0 + hj.abs()), "{spec}: hess[{j}] {hj} vs {fd_h}");
+                assert!(
+                    (gj - fd_g).abs() < 1e-6 * (1.0 + gj.abs()),
+                    "{spec}: grad[{j}] {gj} vs {fd_g}"
+                );
+                assert!(
+                    (hj - fd_h).abs() < 2e-3 * (1.0 + hj.abs()),
+                    "{spec}: hess[{j}] {hj} vs {fd_h}"
+                );
                 compared += 1;
             }
         }
@@ -167,6 +228,9 @@ fn row_derivatives_match_finite_differences() {
 fn categorical_hinge_shares_ties() {
     let loss = CategoricalHinge::default();
     // Two wrong classes tie for the largest score: each gets half of the gradient.
-    let g = loss.grad_hess(&array![[1.0, 0.0, 0.0]], &array![[0.5, 0.8, 0.8]]).unwrap().0;
+    let g = loss
+        .grad_hess(&array![[1.0, 0.0, 0.0]], &array![[0.5, 0.8, 0.8]])
+        .unwrap()
+        .0;
     assert_eq!(g.row(0).to_vec(), vec![-1.0, 0.5, 0.5]);
 }

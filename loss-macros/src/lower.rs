@@ -406,7 +406,7 @@ impl Lowerer<'_> {
             Expr::Call(c) => self.call(c),
             Expr::ForLoop(f) => self.error(
                 f.for_token,
-                "`for` loops are not part of the loss language: write the loss of one element, and the macro applies it to every element",
+                "`for` loops are not part of the loss language: write the loss of one element, and the macro applies it to every element; to reduce over the last axis, declare `y_true: Row, y_pred: Row` and use `sum(..)`",
             ),
             Expr::While(w) => self.error(
                 w.while_token,

@@ -72,7 +72,11 @@ pub fn sparse_categorical_crossentropy(
 
 /// PyTorch's `CrossEntropyLoss`: logits and one class index per row, rows labelled
 /// `ignore_index` skipped (and left out of the mean), optional label smoothing.
-#[loss(alias = "CrossEntropyLoss", ignore = "ignore_index", pytorch = "torch.nn.CrossEntropyLoss")]
+#[loss(
+    alias = "CrossEntropyLoss",
+    ignore = "ignore_index",
+    pytorch = "torch.nn.CrossEntropyLoss"
+)]
 pub fn cross_entropy(
     y_true: Class,
     y_pred: Row,
@@ -90,7 +94,11 @@ pub fn cross_entropy(
 
 /// PyTorch's `NLLLoss`: `-y_pred[label]` for log-probabilities `y_pred`, rows labelled
 /// `ignore_index` skipped. The second derivative is zero.
-#[loss(alias = "NLLLoss", ignore = "ignore_index", pytorch = "torch.nn.NLLLoss")]
+#[loss(
+    alias = "NLLLoss",
+    ignore = "ignore_index",
+    pytorch = "torch.nn.NLLLoss"
+)]
 pub fn nll_loss(
     y_true: Class,
     y_pred: Row,
