@@ -1,1 +1,345 @@
+//! Shared pieces of the benchmarks of issue 5: the inputs of `../shared/bench/peers.py`
+//! (same distributions and shapes), the losses under test, hand-written fused loops (the
+//! "zero-cost" references) and a STREAM triad (the memory ceiling).
 
+use losses::ndarray::{Array1, Array2};
+use losses::prelude::*;
+use losses::{BinaryCrossentropy, BinaryFocalCrossentropy, Huber, LogCosh, MeanSquaredError};
+use rayon::prelude::*;
+
+/// The rows of the issue's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Case {
+    Mse,
+    Huber,
+    LogCosh,
+    Focal,
+    BceLogits,
+    Ce16,
+    Ce1000,
+}
+
+impl Case {
+    pub const ALL: [Case; 7] = [
+        Case::Mse,
+        Case::Huber,
+        Case::LogCosh,
+        Case::Focal,
+        Case::BceLogits,
+        Case::Ce16,
+        Case::Ce1000,
+    ];
+
+    /// The name peers.py prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Case::Mse => "mse",
+            Case::Huber => "huber(delta=1)",
+            Case::LogCosh => "logcosh",
+            Case::Focal => "binary_focal_ce(g=2,a=.25,prob)",
+            Case::BceLogits => "bce_with_logits",
+            Case::Ce16 => "softmax_ce_logits(C=16)",
+            Case::Ce1000 => "softmax_ce_logits(C=1000)",
+        }
+    }
+
+    /// Row length: 16 for element-wise losses (peers.py's shape (n/16, 16)), else C.
+    pub fn cols(self) -> usize {
+        match self {
+            Case::Ce1000 => 1000,
+            _ => 16,
+        }
+    }
+
+    pub fn is_ce(self) -> bool {
+        matches!(self, Case::Ce16 | Case::Ce1000)
+    }
+}
+
+/// xorshift64* with a Box-Muller normal.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub fn normal(&mut self) -> f64 {
+        let u = 1.0 - self.unit();
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+/// Inputs for one case: `y_true` (labels as a column for the softmax rows), `y_pred`, and the
+/// bytes peers.py counts (inputs read + gradient written; int32 labels).
+pub struct Inputs {
+    pub t: Array2<f32>,
+    pub p: Array2<f32>,
+    pub bytes: usize,
+}
+
+/// The distributions of peers.py's `make_inputs`, for about `n` elements.
+pub fn inputs(case: Case, n: usize, seed: u64) -> Inputs {
+    let mut r = Rng::new(seed);
+    let c = case.cols();
+    let rows = n / c;
+    if case.is_ce() {
+        let p = Array2::from_shape_simple_fn((rows, c), || (r.normal() * 3.0) as f32);
+        let t = Array2::from_shape_simple_fn((rows, 1), || (r.next_u64() % c as u64) as f32);
+        return Inputs {
+            t,
+            p,
+            bytes: 8 * rows * c + 4 * rows,
+        };
+    }
+    let (t, p) = match case {
+        Case::Focal => (
+            Array2::from_shape_simple_fn((rows, c), || f32::from(r.unit() < 0.3)),
+            Array2::from_shape_simple_fn((rows, c), || (0.01 + 0.98 * r.unit()) as f32),
+        ),
+        Case::BceLogits => (
+            Array2::from_shape_simple_fn((rows, c), || f32::from(r.unit() < 0.3)),
+            Array2::from_shape_simple_fn((rows, c), || (r.normal() * 3.0) as f32),
+        ),
+        _ => (
+            Array2::from_shape_simple_fn((rows, c), || r.normal() as f32),
+            Array2::from_shape_simple_fn((rows, c), || (r.normal() * 1.5) as f32),
+        ),
+    };
+    Inputs {
+        t,
+        p,
+        bytes: 12 * rows * c,
+    }
+}
+
+/// The losses under test, configured as in the issue (mean reduction).
+pub enum Subject {
+    Mse(MeanSquaredError),
+    Huber(Huber),
+    LogCosh(LogCosh),
+    Focal(BinaryFocalCrossentropy),
+    Bce(BinaryCrossentropy),
+    Ce(losses::SparseCategoricalCrossentropy),
+}
+
+impl Subject {
+    pub fn new(case: Case) -> Self {
+        match case {
+            Case::Mse => Subject::Mse(MeanSquaredError::default()),
+            Case::Huber => Subject::Huber(Huber::default().delta(1.0)),
+            Case::LogCosh => Subject::LogCosh(LogCosh::default()),
+            Case::Focal => Subject::Focal(
+                BinaryFocalCrossentropy::default()
+                    .gamma(2.0)
+                    .alpha(0.25)
+                    .apply_class_balancing(true),
+            ),
+            Case::BceLogits => Subject::Bce(BinaryCrossentropy::default().from_logits(true)),
+            Case::Ce16 | Case::Ce1000 => {
+                Subject::Ce(losses::SparseCategoricalCrossentropy::default().from_logits(true))
+            }
+        }
+    }
+
+    /// `value_and_grad_into`: the gradient written into a reused buffer.
+    pub fn value_and_grad_into(&self, x: &Inputs, g: &mut Array2<f32>) -> f32 {
+        let (t, p) = (&x.t, &x.p);
+        match self {
+            Subject::Mse(l) => l.value_and_grad_into(t, p, g),
+            Subject::Huber(l) => l.value_and_grad_into(t, p, g),
+            Subject::LogCosh(l) => l.value_and_grad_into(t, p, g),
+            Subject::Focal(l) => l.value_and_grad_into(t, p, g),
+            Subject::Bce(l) => l.value_and_grad_into(t, p, g),
+            Subject::Ce(l) => l.value_and_grad_into(t, p, g),
+        }
+        .expect("valid inputs")
+    }
+
+    /// `value_and_grad`: a new gradient array each call.
+    pub fn value_and_grad(&self, x: &Inputs) -> (f32, Array2<f32>) {
+        let (t, p) = (&x.t, &x.p);
+        match self {
+            Subject::Mse(l) => l.value_and_grad(t, p),
+            Subject::Huber(l) => l.value_and_grad(t, p),
+            Subject::LogCosh(l) => l.value_and_grad(t, p),
+            Subject::Focal(l) => l.value_and_grad(t, p),
+            Subject::Bce(l) => l.value_and_grad(t, p),
+            Subject::Ce(l) => l.value_and_grad(t, p),
+        }
+        .expect("valid inputs")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hand-written fused loops: the same work split (fixed chunks over rayon, partial sums in
+// order), the same target features, the formula written out by hand.
+
+const CHUNK: usize = 1 << 15;
+const BLOCK: usize = 256;
+
+/// Runs `block(t, p, g) -> block sum` over fixed blocks, chunks spread over the threads,
+/// partial sums added in order (f64 accumulation of f32 block sums).
+#[inline(always)]
+fn fused(
+    t: &[f32],
+    p: &[f32],
+    g: &mut [f32],
+    block: impl Fn(&[f32], &[f32], &mut [f32]) -> f32 + Sync,
+) -> f64 {
+    let partials: Vec<f64> = t
+        .par_chunks(CHUNK)
+        .zip(p.par_chunks(CHUNK))
+        .zip(g.par_chunks_mut(CHUNK))
+        .with_min_len(8)
+        .map(|((t, p), g)| {
+            let mut s = 0.0f64;
+            for ((t, p), g) in t
+                .chunks(BLOCK)
+                .zip(p.chunks(BLOCK))
+                .zip(g.chunks_mut(BLOCK))
+            {
+                s += f64::from(block(t, p, g));
+            }
+            s
+        })
+        .collect();
+    partials.iter().sum()
+}
+
+/// Sums `v` with 16 lanes.
+#[inline(always)]
+fn lanes_sum(v: &[f32]) -> f32 {
+    let (ch, rest) = v.as_chunks::<16>();
+    let mut acc = [0.0f32; 16];
+    for c in ch {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    acc.iter().sum::<f32>() + rest.iter().sum::<f32>()
+}
+
+#[inline(always)]
+fn mse_block(t: &[f32], p: &[f32], g: &mut [f32], scale: f32) -> f32 {
+    let mut v = [0.0f32; BLOCK];
+    let n = t.len();
+    for (((v, g), &t), &p) in v[..n].iter_mut().zip(&mut g[..n]).zip(t).zip(p) {
+        let d = p - t;
+        *v = d * d;
+        *g = scale * (d + d);
+    }
+    lanes_sum(&v[..n])
+}
+
+#[inline(always)]
+fn focal_block(t: &[f32], p: &[f32], g: &mut [f32], scale: f32) -> f32 {
+    const EPS: f32 = 1e-7;
+    let mut v = [0.0f32; BLOCK];
+    let n = t.len();
+    for (((v, g), &y), &p) in v[..n].iter_mut().zip(&mut g[..n]).zip(t).zip(p) {
+        let inside = p > EPS && p < 1.0 - EPS;
+        let pc = p.clamp(EPS, 1.0 - EPS);
+        let (lp, l1p) = (Float::ln(pc), Float::ln(1.0 - pc));
+        let bce = -(y * lp + (1.0 - y) * l1p);
+        let one_m_pt = 1.0 - (y * p + (1.0 - y) * (1.0 - p));
+        let w = y * 0.25 + (1.0 - y) * 0.75;
+        let m = one_m_pt * one_m_pt;
+        *v = w * m * bce;
+        let dbce = if inside {
+            -y / pc + (1.0 - y) / (1.0 - pc)
+        } else {
+            0.0
+        };
+        let s = 2.0 * y - 1.0;
+        *g = scale * (w * (-2.0 * one_m_pt * s * bce + m * dbce));
+    }
+    lanes_sum(&v[..n])
+}
+
+macro_rules! dispatched {
+    ($name:ident, $block:ident) => {
+        /// Hand-written fused value and gradient (mean reduction) for one formula.
+        pub fn $name(t: &[f32], p: &[f32], g: &mut [f32]) -> f32 {
+            let scale = 1.0 / t.len() as f32;
+            #[inline(always)]
+            fn portable(t: &[f32], p: &[f32], g: &mut [f32], scale: f32) -> f64 {
+                fused(t, p, g, |t, p, g| $block(t, p, g, scale))
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                fn avx512(t: &[f32], p: &[f32], g: &mut [f32], scale: f32) -> f64 {
+                    fused(t, p, g, |t, p, g| $block(t, p, g, scale))
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the features were detected.
+                    return (unsafe { avx512(t, p, g, scale) } * f64::from(scale)) as f32;
+                }
+            }
+            (portable(t, p, g, scale) * f64::from(scale)) as f32
+        }
+    };
+}
+
+dispatched!(fused_mse, mse_block);
+dispatched!(fused_focal, focal_block);
+
+/// STREAM triad `a = b + s c` over the threads (12 bytes per element counted).
+pub fn triad(a: &mut [f32], b: &[f32], c: &[f32], s: f32) {
+    a.par_chunks_mut(CHUNK)
+        .zip(b.par_chunks(CHUNK))
+        .zip(c.par_chunks(CHUNK))
+        .with_min_len(8)
+        .for_each(|((a, b), c)| {
+            for ((a, &b), &c) in a.iter_mut().zip(b).zip(c) {
+                *a = b + s * c;
+            }
+        });
+}
+
+/// Triad arrays of `n` elements.
+pub fn triad_arrays(n: usize) -> (Array1<f32>, Array1<f32>, Array1<f32>) {
+    let mut r = Rng::new(1);
+    (
+        Array1::from_shape_simple_fn(n, || r.unit() as f32),
+        Array1::from_shape_simple_fn(n, || r.unit() as f32),
+        Array1::from_shape_simple_fn(n, || r.unit() as f32),
+    )
+}
+
+/// Median and minimum of `runs` timed calls after 2 warm-ups, in milliseconds.
+pub fn time_ms(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
+    f();
+    f();
+    let mut ts: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t0 = std::time::Instant::now();
+            f();
+            t0.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ts.sort_by(f64::total_cmp);
+    let m = ts.len() / 2;
+    let median = if ts.len().is_multiple_of(2) {
+        0.5 * (ts[m - 1] + ts[m])
+    } else {
+        ts[m]
+    };
+    (median, ts[0])
+}

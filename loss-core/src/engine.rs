@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::{Array, ArrayRef, ArrayView, CowArray, Dimension, IxDyn};
 
+use crate::simd::multiversion;
 use crate::sum::{PairwiseSum, sum_slice};
 use crate::{Float, LossError, LossKernel, Reduction, Result};
 
@@ -285,7 +286,8 @@ pub fn max_threads() -> usize {
 }
 
 /// Runs `f` on every task and returns the pairwise sum of the results, in task order. `work`
-/// is the number of elements, to decide whether threads are worth starting.
+/// is the number of elements, to decide whether threads are worth waking. Threads come from
+/// rayon's pool (started once); each gets a contiguous run of tasks.
 fn run<F: Float, T: Send>(work: usize, tasks: Vec<T>, f: impl Fn(T) -> F + Sync) -> F {
     let threads = if work >= PARALLEL_MIN {
         max_threads().min(tasks.len())
@@ -299,33 +301,14 @@ fn run<F: Float, T: Send>(work: usize, tasks: Vec<T>, f: impl Fn(T) -> F + Sync)
         }
         return total.sum();
     }
+    use rayon::prelude::*;
     let per_thread = tasks.len().div_ceil(threads);
-    let mut groups: Vec<Vec<T>> = Vec::with_capacity(threads);
-    let mut tasks = tasks.into_iter();
-    loop {
-        let group: Vec<T> = tasks.by_ref().take(per_thread).collect();
-        if group.is_empty() {
-            break;
-        }
-        groups.push(group);
-    }
-    let f = &f;
-    let run_group = move |group: Vec<T>| group.into_iter().map(f).collect::<Vec<F>>();
-    std::thread::scope(|scope| {
-        let last = groups.pop().unwrap_or_default();
-        let handles: Vec<_> = groups
-            .into_iter()
-            .map(|group| scope.spawn(move || run_group(group)))
-            .collect();
-        let mine = run_group(last);
-        for handle in handles {
-            match handle.join() {
-                Ok(partials) => total.extend(partials),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        total.extend(mine);
-    });
+    let partials: Vec<F> = tasks
+        .into_par_iter()
+        .with_min_len(per_thread)
+        .map(&f)
+        .collect();
+    total.extend(partials);
     total.sum()
 }
 
@@ -424,19 +407,48 @@ pub(crate) fn value<F: Float, D: Dimension, K: LossKernel<F>>(
         };
         let (ct, c, rpt) = (prep.ct, prep.c, prep.rows_per_task());
         let tasks: Vec<_> = t.chunks(rpt * ct).zip(p.chunks(rpt * c)).collect();
-        let sum = run(n, tasks, |(t, p)| {
-            let mut s = PairwiseSum::new();
-            for (tr, pr) in t.chunks_exact(ct).zip(p.chunks_exact(c)) {
-                if !k.row_ignored(tr) {
-                    s.add(k.row_value(tr, pr));
-                }
-            }
-            s.sum()
-        });
+        let sum = run(n, tasks, |(t, p)| rows_value(k, t, p, ct, c));
         sum / denom
     };
     prep.check_nan(v, None)?;
     Ok(v)
+}
+
+multiversion! {
+    /// The sum of the row values of a run of rows (ignored rows left out).
+    fn rows_value[F: Float, K: LossKernel<F>](k: &K, t: &[F], p: &[F], ct: usize, c: usize) -> F {
+        let mut s = PairwiseSum::new();
+        for (tr, pr) in t.chunks_exact(ct).zip(p.chunks_exact(c)) {
+            if !k.row_ignored(tr) {
+                s.add(k.row_value(tr, pr));
+            }
+        }
+        s.sum()
+    }
+}
+
+multiversion! {
+    /// The sum of the row values of a run of rows; their gradients, times `scale`, into `g`.
+    fn rows_value_grad[F: Float, K: LossKernel<F>](
+        k: &K,
+        t: &[F],
+        p: &[F],
+        g: &mut [F],
+        shape: (usize, usize),
+        scale: F,
+    ) -> F {
+        let (ct, c) = shape;
+        let mut s = PairwiseSum::new();
+        let rows = t.chunks_exact(ct).zip(p.chunks_exact(c));
+        for ((tr, pr), gr) in rows.zip(g.chunks_exact_mut(c)) {
+            if k.row_ignored(tr) {
+                gr.fill(F::ZERO);
+            } else {
+                s.add(k.row_value_grad(tr, pr, scale, gr));
+            }
+        }
+        s.sum()
+    }
 }
 
 /// The reduced loss without weights and its gradient, in one pass. `g` has `y_pred`'s length.
@@ -479,16 +491,7 @@ pub(crate) fn value_grad<F: Float, D: Dimension, K: LossKernel<F>>(
             .zip(g.chunks_mut(rpt * c))
             .collect();
         let sum = run(n, tasks, |((t, p), g)| {
-            let mut s = PairwiseSum::new();
-            let rows = t.chunks_exact(ct).zip(p.chunks_exact(c));
-            for ((tr, pr), gr) in rows.zip(g.chunks_exact_mut(c)) {
-                if k.row_ignored(tr) {
-                    gr.fill(F::ZERO);
-                } else {
-                    s.add(k.row_value_grad(tr, pr, scale, gr));
-                }
-            }
-            s.sum()
+            rows_value_grad(k, t, p, g, (ct, c), scale)
         });
         sum / denom
     };

@@ -76,33 +76,28 @@ pub trait LossKernel<F: Float>: Send + Sync {
 pub struct Elementwise<K>(pub K);
 
 // ---------------------------------------------------------------------------------------------
-// The element loops. Each visits zipped slices with plain indexed loops over chunks of
-// `LANES` elements: `LANES` independent accumulators per block of `BLOCK` elements (so the
-// loop vectorizes), block sums combined pairwise (accurate and deterministic).
+// The element loops. A block of `BLOCK` elements is one plain loop over zipped slices (which
+// LLVM vectorizes: the kernel is inlined and branch-free), its values staged in a local array
+// and summed with `LANES` independent accumulators; block sums are combined pairwise
+// (accurate, and the same whatever the number of threads). Each loop is compiled for several
+// instruction sets and chosen at run time (`multiversion!`).
 
-use crate::sum::{BLOCK, LANES, PairwiseSum, combine_lanes};
+use crate::simd::multiversion;
+use crate::sum::{BLOCK, PairwiseSum, sum_block};
 
-/// The sum of the element values of one block.
-#[inline]
+/// The sum of the element values of one block (at most `BLOCK` elements).
+#[inline(always)]
 fn block_value<F: Float, K: ElementKernel<F>>(k: &K, t: &[F], p: &[F]) -> F {
-    let n = t.len().min(p.len());
-    let (tc, tr) = t[..n].as_chunks::<LANES>();
-    let (pc, pr) = p[..n].as_chunks::<LANES>();
-    let mut acc = [F::ZERO; LANES];
-    for (tc, pc) in tc.iter().zip(pc) {
-        for ((a, &yt), &yp) in acc.iter_mut().zip(tc).zip(pc) {
-            *a += k.value(yt, yp);
-        }
+    let n = t.len().min(p.len()).min(BLOCK);
+    let mut vals = [F::ZERO; BLOCK];
+    for ((v, &yt), &yp) in vals[..n].iter_mut().zip(&t[..n]).zip(&p[..n]) {
+        *v = k.value(yt, yp);
     }
-    let mut tail = F::ZERO;
-    for (&yt, &yp) in tr.iter().zip(pr) {
-        tail += k.value(yt, yp);
-    }
-    combine_lanes(acc) + tail
+    sum_block(&vals[..n])
 }
 
 /// The sum of the element values of one block; writes `scale * derivative` into `g`.
-#[inline]
+#[inline(always)]
 fn block_value_grad<F: Float, K: ElementKernel<F>>(
     k: &K,
     t: &[F],
@@ -110,65 +105,54 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
     scale: F,
     g: &mut [F],
 ) -> F {
-    let n = t.len().min(p.len()).min(g.len());
-    let (tc, tr) = t[..n].as_chunks::<LANES>();
-    let (pc, pr) = p[..n].as_chunks::<LANES>();
-    let (gc, gr) = g[..n].as_chunks_mut::<LANES>();
-    let mut acc = [F::ZERO; LANES];
-    for ((tc, pc), gc) in tc.iter().zip(pc).zip(gc) {
-        let mut vals = [F::ZERO; LANES];
-        let mut ders = [F::ZERO; LANES];
-        for (((v, d), &yt), &yp) in vals.iter_mut().zip(&mut ders).zip(tc).zip(pc) {
-            (*v, *d) = k.value_grad(yt, yp);
-        }
-        for ((a, v), (o, d)) in acc.iter_mut().zip(vals).zip(gc.iter_mut().zip(ders)) {
-            *a += v;
-            *o = scale * d;
-        }
-    }
-    let mut tail = F::ZERO;
-    for ((&yt, &yp), o) in tr.iter().zip(pr).zip(gr) {
-        let (v, d) = k.value_grad(yt, yp);
-        tail += v;
+    let n = t.len().min(p.len()).min(g.len()).min(BLOCK);
+    let mut vals = [F::ZERO; BLOCK];
+    let outs = vals[..n].iter_mut().zip(&mut g[..n]);
+    for (((v, o), &yt), &yp) in outs.zip(&t[..n]).zip(&p[..n]) {
+        let (value, d) = k.value_grad(yt, yp);
+        *v = value;
         *o = scale * d;
     }
-    combine_lanes(acc) + tail
+    sum_block(&vals[..n])
 }
 
-/// The accurate sum of the element values of a run of elements.
-#[inline]
-fn sum_values<F: Float, K: ElementKernel<F>>(k: &K, t: &[F], p: &[F]) -> F {
-    if p.len() <= BLOCK {
-        return block_value(k, t, p);
+multiversion! {
+    /// The accurate sum of the element values of a run of elements.
+    fn sum_values[F: Float, K: ElementKernel<F>](k: &K, t: &[F], p: &[F]) -> F {
+        if p.len() <= BLOCK {
+            return block_value(k, t, p);
+        }
+        let mut s = PairwiseSum::new();
+        for (tb, pb) in t.chunks(BLOCK).zip(p.chunks(BLOCK)) {
+            s.add(block_value(k, tb, pb));
+        }
+        s.sum()
     }
-    let mut s = PairwiseSum::new();
-    for (tb, pb) in t.chunks(BLOCK).zip(p.chunks(BLOCK)) {
-        s.add(block_value(k, tb, pb));
-    }
-    s.sum()
 }
 
-/// The accurate sum of the element values of a run of elements; `scale * derivative` into `g`.
-#[inline]
-fn sum_values_grads<F: Float, K: ElementKernel<F>>(
-    k: &K,
-    t: &[F],
-    p: &[F],
-    scale: F,
-    g: &mut [F],
-) -> F {
-    if p.len() <= BLOCK {
-        return block_value_grad(k, t, p, scale, g);
+multiversion! {
+    /// The accurate sum of the element values of a run of elements; `scale * derivative`
+    /// into `g`.
+    fn sum_values_grads[F: Float, K: ElementKernel<F>](
+        k: &K,
+        t: &[F],
+        p: &[F],
+        scale: F,
+        g: &mut [F],
+    ) -> F {
+        if p.len() <= BLOCK {
+            return block_value_grad(k, t, p, scale, g);
+        }
+        let mut s = PairwiseSum::new();
+        for ((tb, pb), gb) in t
+            .chunks(BLOCK)
+            .zip(p.chunks(BLOCK))
+            .zip(g.chunks_mut(BLOCK))
+        {
+            s.add(block_value_grad(k, tb, pb, scale, gb));
+        }
+        s.sum()
     }
-    let mut s = PairwiseSum::new();
-    for ((tb, pb), gb) in t
-        .chunks(BLOCK)
-        .zip(p.chunks(BLOCK))
-        .zip(g.chunks_mut(BLOCK))
-    {
-        s.add(block_value_grad(k, tb, pb, scale, gb));
-    }
-    s.sum()
 }
 
 impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {

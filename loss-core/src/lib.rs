@@ -15,6 +15,7 @@ mod kernel;
 mod loss;
 mod reduction;
 mod registry;
+mod simd;
 mod spec;
 mod sum;
 #[cfg(test)]

@@ -124,8 +124,9 @@ pub(crate) fn combine_lanes<F: Float>(acc: [F; LANES]) -> F {
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 }
 
-#[inline]
-fn sum_block<F: Float>(xs: &[F]) -> F {
+/// The sum of a block: [`LANES`] accumulators, combined in a fixed tree.
+#[inline(always)]
+pub(crate) fn sum_block<F: Float>(xs: &[F]) -> F {
     let (chunks, rest) = xs.as_chunks::<LANES>();
     let mut acc = [F::ZERO; LANES];
     for c in chunks {

@@ -27,6 +27,9 @@
 //!
 //! (The table is what the test asserts; it prints the maxima it measured.)
 
+// Coefficients are kept as published (Cephes, fdlibm).
+#![allow(clippy::excessive_precision)]
+
 // ---------------------------------------------------------------------------------------------
 // f32
 
@@ -539,7 +542,7 @@ mod tests {
         let mut worst = (0.0, 0.0);
         for &x in xs {
             let e = ulps32(f(x), exact(f64::from(x)));
-            if !(e <= worst.0) {
+            if e > worst.0 || e.is_nan() {
                 worst = (e, x);
             }
         }
@@ -550,7 +553,7 @@ mod tests {
         let mut worst = (0.0, 0.0);
         for &x in xs {
             let e = ulps64(f(x), std(x));
-            if !(e <= worst.0) {
+            if e > worst.0 || e.is_nan() {
                 worst = (e, x);
             }
         }

@@ -1,0 +1,131 @@
+//! Prints, for this library, the table `../shared/bench/peers.py` prints for JAX, PyTorch
+//! and numpy: f32, value and gradient with mean reduction, median ms of 20 (2^20) / 10 (2^24)
+//! timed runs after 2 warm-ups, and effective GB/s counted as peers.py counts bytes.
+//!
+//! `cargo run --release -p losses-benches --bin peers_table [-- --sizes 20,24 --quick]`
+
+use losses::ndarray::Array2;
+use losses_benches::{Case, Subject, fused_focal, fused_mse, inputs, time_ms, triad, triad_arrays};
+
+fn main() {
+    let mut sizes = vec![20u32, 24];
+    let mut quick = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--sizes" => {
+                let v = args.next().expect("--sizes 20,24");
+                sizes = v
+                    .split(',')
+                    .map(|s| s.trim().parse().expect("log2 sizes"))
+                    .collect();
+            }
+            "--quick" => quick = true,
+            other => panic!("unknown argument {other} (use --sizes 20,24 and --quick)"),
+        }
+    }
+    println!("# losses: loss value+grad (mean reduction), float32, CPU");
+    println!(
+        "# threads: {} (LOSSES_NUM_THREADS); median of {} (2^20) / 10 (2^24) runs after 2 warm-ups",
+        losses::max_threads(),
+        if quick { 10 } else { 20 }
+    );
+    println!(
+        "{:<32} {:>5} {:>9}  {:<14} {:<34} {:>9} {:>9} {:>6}   {:<14}",
+        "loss", "log2N", "elements", "shape", "impl", "median_ms", "min_ms", "GB/s", "value"
+    );
+    let mut summary = Vec::new();
+    for &lg in &sizes {
+        let n = 1usize << lg;
+        let runs = if quick || lg > 20 { 10 } else { 20 };
+        for (li, case) in Case::ALL.into_iter().enumerate() {
+            let x = inputs(case, n, 1000 * u64::from(lg) + li as u64);
+            let subject = Subject::new(case);
+            let shape = format!("({},{})", x.p.nrows(), x.p.ncols());
+            let elements = x.p.len();
+            let mut g = Array2::<f32>::zeros(x.p.raw_dim());
+            let row = |label: &str, (med, min): (f64, f64), value: f32| {
+                println!(
+                    "{:<32} {:>5} {:>9}  {:<14} {:<34} {:>9.3} {:>9.3} {:>6.2}   {:<14.7}",
+                    case.name(),
+                    lg,
+                    elements,
+                    shape,
+                    label,
+                    med,
+                    min,
+                    x.bytes as f64 / (med / 1e3) / 1e9,
+                    value
+                );
+                med
+            };
+            let mut v = 0.0;
+            let into = row(
+                "losses value_and_grad_into",
+                time_ms(runs, || v = subject.value_and_grad_into(&x, &mut g)),
+                v,
+            );
+            let mut v2 = 0.0;
+            row(
+                "losses value_and_grad (allocating)",
+                time_ms(runs, || v2 = subject.value_and_grad(&x).0),
+                v2,
+            );
+            let fused = match case {
+                Case::Mse => Some(fused_mse as fn(&[f32], &[f32], &mut [f32]) -> f32),
+                Case::Focal => Some(fused_focal as fn(&[f32], &[f32], &mut [f32]) -> f32),
+                _ => None,
+            };
+            if let Some(f) = fused {
+                let (t, p) = (x.t.as_slice().unwrap(), x.p.as_slice().unwrap());
+                let gs = g.as_slice_mut().unwrap();
+                let mut v3 = 0.0;
+                row(
+                    "hand-written fused loop",
+                    time_ms(runs, || v3 = f(t, p, gs)),
+                    v3,
+                );
+            }
+            summary.push((case.name(), lg, into, x.bytes));
+        }
+    }
+    let n = 1 << 24;
+    let (mut a, b, c) = triad_arrays(n);
+    let (a, b, c) = (
+        a.as_slice_mut().unwrap(),
+        b.as_slice().unwrap(),
+        c.as_slice().unwrap(),
+    );
+    let (med, min) = time_ms(10, || triad(a, b, c, 3.0));
+    println!();
+    println!(
+        "# memory-bandwidth ceiling, 2^24 float32 elements per array (64 MiB), STREAM byte counting"
+    );
+    println!(
+        "{:<64} {:>7} {:>9} {:>8} {:>9} {:>9}",
+        "kernel", "threads", "median_ms", "min_ms", "GB/s(med)", "GB/s(min)"
+    );
+    let bytes = 12.0 * n as f64;
+    println!(
+        "{:<64} {:>7} {:>9.3} {:>8.3} {:>9.2} {:>9.2}",
+        "rust triad a=b+s*c (rayon, fixed chunks)",
+        losses::max_threads(),
+        med,
+        min,
+        bytes / (med / 1e3) / 1e9,
+        bytes / (min / 1e3) / 1e9
+    );
+    println!();
+    println!("# summary: median ms (effective GB/s)");
+    println!(
+        "{:<32} {:>5} {:>25}",
+        "loss", "log2N", "losses value_and_grad_into"
+    );
+    for (name, lg, med, bytes) in summary {
+        let gbs = bytes as f64 / (med / 1e3) / 1e9;
+        println!(
+            "{name:<32} {lg:>5} {:>25}",
+            format!("{med:>8.3} ({gbs:>5.2} GB/s)")
+        );
+    }
+}
