@@ -234,3 +234,29 @@ fn categorical_hinge_shares_ties() {
         .0;
     assert_eq!(g.row(0).to_vec(), vec![-1.0, 0.5, 0.5]);
 }
+
+#[test]
+fn scalar_access_and_per_element_of_row_losses() {
+    let loss = CrossEntropy::default();
+    // One row given as slices: [label] and the logits.
+    let v = loss.loss_at(&[1.0], &[0.0, 0.0]).unwrap();
+    assert!((v - 2f64.ln()).abs() < 1e-15);
+    assert_eq!(loss.grad_at(&[1.0], &[0.0, 0.0]).unwrap(), vec![0.5, -0.5]);
+    assert_eq!(loss.hess_at(&[1.0], &[0.0, 0.0]).unwrap(), vec![0.25, 0.25]);
+    // A label outside the row is an error, not a panic.
+    assert!(matches!(
+        loss.loss_at(&[5.0], &[0.0, 0.0]),
+        Err(LossError::InvalidLabel { .. })
+    ));
+    // Row losses have no per-element terms.
+    let err = loss
+        .per_element(&array![[1.0]], &array![[0.0, 0.0]])
+        .unwrap_err();
+    assert!(matches!(err, LossError::NotElementwise { .. }), "{err}");
+    // The spec keeps every parameter, and an alias can preset one.
+    let l: Box<dyn DynLoss<f32>> = losses::get("softmax_cross_entropy").unwrap();
+    assert_eq!(
+        l.spec(),
+        "categorical_crossentropy(from_logits=true, label_smoothing=0.0, reduction=mean)"
+    );
+}
