@@ -223,3 +223,141 @@ fn softmax_cross_entropy_has_the_textbook_derivatives() {
         assert!((ev.at(hess, j) - p * (1.0 - p)).abs() < 1e-14);
     }
 }
+
+/// A random row formula: element expressions with reductions inside them, nested.
+#[derive(Clone, Debug)]
+enum RowExpr {
+    True,
+    Pred,
+    Const(f64),
+    Add(Box<RowExpr>, Box<RowExpr>),
+    Sub(Box<RowExpr>, Box<RowExpr>),
+    Mul(Box<RowExpr>, Box<RowExpr>),
+    Unary(Op1, Box<RowExpr>),
+    Reduce(RowOp, Box<RowExpr>),
+}
+
+fn gen_row_expr(r: &mut Rng, depth: u32) -> RowExpr {
+    let pick = (r.next() * 10.0) as u32;
+    if depth == 0 || pick < 2 {
+        return match (r.next() * 3.0) as u32 {
+            0 => RowExpr::True,
+            1 => RowExpr::Pred,
+            _ => RowExpr::Const((r.next() * 4.0 - 2.0 * 1.0).round() / 2.0 + 0.25),
+        };
+    }
+    let sub = |r: &mut Rng| Box::new(gen_row_expr(r, depth - 1));
+    match pick {
+        2 => RowExpr::Add(sub(r), sub(r)),
+        3 => RowExpr::Sub(sub(r), sub(r)),
+        4 | 5 => RowExpr::Mul(sub(r), sub(r)),
+        6 | 7 => {
+            let ops = [
+                Op1::Tanh,
+                Op1::Sigmoid,
+                Op1::Softplus,
+                Op1::Sin,
+                Op1::Cos,
+                Op1::Powi(2),
+            ];
+            RowExpr::Unary(
+                ops[(r.next() * ops.len() as f64) as usize % ops.len()],
+                sub(r),
+            )
+        }
+        _ => {
+            let ops = [RowOp::Sum, RowOp::Mean, RowOp::LogSumExp];
+            RowExpr::Reduce(ops[(r.next() * 3.0) as usize % 3], sub(r))
+        }
+    }
+}
+
+fn build_row(g: &mut Graph, e: &RowExpr) -> NodeId {
+    match e {
+        RowExpr::True => g.y_true(s()),
+        RowExpr::Pred => g.y_pred(s()),
+        RowExpr::Const(c) => g.constant(*c, s()),
+        RowExpr::Add(a, b) => {
+            let (a, b) = (build_row(g, a), build_row(g, b));
+            g.add(a, b, s())
+        }
+        RowExpr::Sub(a, b) => {
+            let (a, b) = (build_row(g, a), build_row(g, b));
+            g.sub(a, b, s())
+        }
+        RowExpr::Mul(a, b) => {
+            let (a, b) = (build_row(g, a), build_row(g, b));
+            g.mul(a, b, s())
+        }
+        RowExpr::Unary(op, a) => {
+            let a = build_row(g, a);
+            g.unary(*op, a, s())
+        }
+        RowExpr::Reduce(op, a) => {
+            let a = build_row(g, a);
+            g.reduce(*op, a, s())
+        }
+    }
+}
+
+/// Random row formulas (nested sums, means and logsumexps of smooth element expressions):
+/// the total derivative and its own total derivative against finite differences of the
+/// row value.
+#[test]
+fn random_row_formulas_differentiate_correctly() {
+    let mut r = Rng(0xDEAD_BEEF_CAFE_F00D);
+    let (mut compared, mut formulas) = (0, 0);
+    for _ in 0..400 {
+        let e = gen_row_expr(&mut r, 4);
+        let mut g = Graph::new();
+        let body = build_row(&mut g, &e);
+        let loss = g.reduce(RowOp::Mean, body, s());
+        if !g.reads_pred(loss) {
+            continue;
+        }
+        formulas += 1;
+        let grad = g.total_derivative(loss);
+        let hess = g.total_derivative(grad);
+        for _ in 0..3 {
+            let c = 2 + (r.next() * 4.0) as usize;
+            let y_true: Vec<f64> = (0..c).map(|_| r.next() * 2.0 - 1.0).collect();
+            let y_pred: Vec<f64> = (0..c).map(|_| r.next() * 2.0 - 1.0).collect();
+            let at = |p: &[f64], node: NodeId, j: usize| {
+                let env = RowEnv {
+                    y_true: &y_true,
+                    y_pred: p,
+                    params: &[],
+                    bool_params: &[],
+                    externs: &[],
+                };
+                RowEval::new(&g, &env).at(node, j)
+            };
+            for j in 0..c {
+                let h = 1e-6;
+                let (mut lo, mut hi) = (y_pred.clone(), y_pred.clone());
+                lo[j] -= h;
+                hi[j] += h;
+                let fd_grad = (at(&hi, loss, 0) - at(&lo, loss, 0)) / (2.0 * h);
+                let fd_hess = (at(&hi, grad, j) - at(&lo, grad, j)) / (2.0 * h);
+                let (gj, hj) = (at(&y_pred, grad, j), at(&y_pred, hess, j));
+                if ![fd_grad, fd_hess, gj, hj]
+                    .iter()
+                    .all(|v| v.is_finite() && v.abs() < 1e6)
+                {
+                    continue;
+                }
+                assert!(
+                    (gj - fd_grad).abs() < 1e-5 * (1.0 + gj.abs()),
+                    "grad[{j}] {gj} vs {fd_grad}: {e:?}"
+                );
+                assert!(
+                    (hj - fd_hess).abs() < 1e-4 * (1.0 + hj.abs()),
+                    "hess[{j}] {hj} vs {fd_hess}: {e:?}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    println!("{formulas} random row formulas, {compared} derivative pairs compared");
+    assert!(compared > 2000, "only {compared} compared");
+}
