@@ -187,6 +187,10 @@ impl Graph {
     /// pass over the row, and a row-level factor of a sum or mean is taken out of it (so
     /// derivatives that differ by such a factor share one reduction).
     pub fn reduce(&mut self, op: RowOp, e: NodeId, span: Span) -> NodeId {
+        if self.is_const(e, 0.0) && op != RowOp::LogSumExp {
+            // The sum, mean, max, min and label value of the constant 0 are exactly 0.
+            return e;
+        }
         if !self.is_elementwise(e) {
             return match op {
                 RowOp::Sum => {
