@@ -86,3 +86,22 @@ pub fn one_row<'a, F: Float>(
         _ => Err(LossError::Empty),
     }
 }
+
+/// The sum of the lane accumulators of a generated row loop, in a fixed (pairwise) order.
+#[inline(always)]
+pub fn lanes_sum<F: Float>(lanes: &[F; 8]) -> F {
+    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+}
+
+/// The largest of the lane accumulators of a generated row loop.
+#[inline(always)]
+pub fn lanes_max<F: Float>(lanes: &[F; 8]) -> F {
+    lanes.iter().fold(F::NEG_INFINITY, |m, &x| m.max(x))
+}
+
+/// The smallest of the lane accumulators of a generated row loop.
+#[inline(always)]
+pub fn lanes_min<F: Float>(lanes: &[F; 8]) -> F {
+    lanes.iter().fold(F::INFINITY, |m, &x| m.min(x))
+}

@@ -52,7 +52,7 @@ pub mod prelude {
 /// Paths used by generated code. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::entry::{make_dyn, one_row};
+    pub use crate::entry::{lanes_max, lanes_min, lanes_sum, make_dyn, one_row};
     pub use crate::{
         ElementKernel, Elementwise, Entry, Float, FromParams, Kind, Loss, LossError, LossKernel,
         PairwiseSum, ParamInfo, ParamValue, Reduction, format_spec,

@@ -34,6 +34,7 @@ pub fn row_body(
     labels: Labels,
     row_roots: &[NodeId],
     element_roots: &[NodeId],
+    buffers: &[&str],
     write: &dyn Fn(&[TokenStream]) -> TokenStream,
 ) -> TokenStream {
     let mut em = Emitter::new(graph, bindings);
@@ -58,7 +59,12 @@ pub fn row_body(
         all_reductions(graph, row_roots)
             .into_iter()
             .filter(|r| !before_write.contains(r))
-            .filter(|&r| !matches!(graph.node(r), Node::Reduce(RowOp::AtLabel, _)))
+            .filter(|&r| {
+                !matches!(
+                    graph.node(r),
+                    Node::Reduce(RowOp::AtLabel | RowOp::LogSumExp, _)
+                )
+            })
             .filter(|&r| {
                 let e = reduced(graph, r);
                 inner_reductions(graph, e)
@@ -77,7 +83,15 @@ pub fn row_body(
             .filter(|r| !deferred.contains(r))
             .partition(|&r| !matches!(graph.node(r), Node::Reduce(RowOp::AtLabel, _)));
         if !looped.is_empty() {
-            out.extend(pass(&mut em, graph, labels, &looped, &[], &|_| quote!()));
+            out.extend(pass(
+                &mut em,
+                graph,
+                labels,
+                &looped,
+                &[],
+                &[],
+                &|_| quote!(),
+            ));
         }
         for r in at_label {
             let e = reduced(graph, r);
@@ -103,6 +117,7 @@ pub fn row_body(
             labels,
             &deferred_sorted,
             element_roots,
+            buffers,
             write,
         ));
     }
@@ -125,20 +140,6 @@ fn inner_reductions(graph: &Graph, e: NodeId) -> Vec<NodeId> {
     match graph.node(e) {
         Node::Reduce(..) => vec![e],
         _ => graph.direct_reductions(e),
-    }
-}
-
-/// `let y_true = ..; let y_pred = ..;` for element `j`.
-fn element_binding(labels: Labels) -> TokenStream {
-    match labels {
-        Labels::Dense => quote! {
-            let y_true = y_true_row[j];
-            let y_pred = y_pred_row[j];
-        },
-        Labels::Sparse => quote! {
-            let y_true = if j == label { F::ONE } else { F::ZERO };
-            let y_pred = y_pred_row[j];
-        },
     }
 }
 
@@ -199,118 +200,246 @@ fn hoist_row_values(em: &mut Emitter, graph: &Graph, roots: &[NodeId]) -> TokenS
     stmts
 }
 
-/// One loop over the row: accumulates every reduction in `reductions` and hands the
-/// element outputs `outputs` to `write`.
+/// Independent accumulators per reduction: the loop over a row runs in chunks of this many
+/// elements, one accumulator per position in the chunk, so that the compiler can keep the
+/// chunk in vector registers (one accumulator would chain every addition to the previous).
+const LANES: usize = 8;
+
+/// The loops over the row that compute `reductions` (which use no reduction that is not yet
+/// computed) and hand the element outputs `outputs` to `write`: a first loop for the maxima
+/// of `logsumexp`s, then one for everything else.
 fn pass(
     em: &mut Emitter,
     graph: &Graph,
     labels: Labels,
     reductions: &[NodeId],
     outputs: &[NodeId],
+    buffers: &[&str],
     write: &dyn Fn(&[TokenStream]) -> TokenStream,
 ) -> TokenStream {
-    let mut init = TokenStream::new();
-    let mut finish = TokenStream::new();
-    let mut accumulate: Vec<Accumulator> = Vec::new();
-    let mut results = Vec::new();
-    let mut logsumexp = Vec::new();
+    let mut out = TokenStream::new();
     let elements: Vec<NodeId> = reductions.iter().map(|&r| reduced(graph, r)).collect();
+    let all: Vec<NodeId> = outputs.iter().chain(&elements).copied().collect();
+    out.extend(hoist_row_values(em, graph, &all));
+
+    // The maxima that keep `logsumexp` from overflowing.
+    let mut maxima: HashMap<NodeId, Ident> = HashMap::new();
+    let lse: Vec<(NodeId, NodeId)> = reductions
+        .iter()
+        .zip(&elements)
+        .filter(|&(&r, _)| matches!(graph.node(r), Node::Reduce(RowOp::LogSumExp, _)))
+        .map(|(&r, &e)| (r, e))
+        .collect();
+    if !lse.is_empty() {
+        let accumulators: Vec<Accumulator> = lse
+            .iter()
+            .map(|&(r, _)| {
+                let max = em.local("max");
+                maxima.insert(r, max.clone());
+                Accumulator::Max(max)
+            })
+            .collect();
+        let roots: Vec<NodeId> = lse.iter().map(|&(_, e)| e).collect();
+        out.extend(lane_loop(
+            em,
+            labels,
+            &roots,
+            0,
+            &[],
+            &|_| quote!(),
+            &accumulators,
+        ));
+    }
+
+    let mut accumulators = Vec::new();
+    let mut bind: Vec<(NodeId, Ident, Option<(Ident, Ident)>)> = Vec::new();
     for &r in reductions {
         let Node::Reduce(op, _) = graph.node(r) else {
             unreachable!()
         };
-        let base = match op {
-            RowOp::Sum => "sum",
-            RowOp::Mean => "mean",
-            RowOp::Max => "max",
-            RowOp::Min => "min",
-            RowOp::LogSumExp => "logsumexp",
-            RowOp::AtLabel => unreachable!("at_label needs no pass"),
-        };
-        let acc = em.local(base);
-        results.push((r, acc.clone()));
-        match op {
-            RowOp::Sum | RowOp::Mean => {
-                init.extend(quote!(let mut #acc = F::ZERO;));
-                if op == RowOp::Mean {
-                    finish.extend(quote!(let #acc = #acc / count;));
-                }
-                accumulate.push(Accumulator::Sum(acc));
+        let (acc, parts) = match op {
+            RowOp::Sum => {
+                let acc = em.local("sum");
+                accumulators.push(Accumulator::Sum(acc.clone()));
+                (acc, None)
+            }
+            RowOp::Mean => {
+                let acc = em.local("mean");
+                accumulators.push(Accumulator::Mean(acc.clone()));
+                (acc, None)
             }
             RowOp::Max => {
-                init.extend(quote!(let mut #acc = F::NEG_INFINITY;));
-                accumulate.push(Accumulator::Max(acc));
+                let acc = em.local("max");
+                accumulators.push(Accumulator::Max(acc.clone()));
+                (acc, None)
             }
             RowOp::Min => {
-                init.extend(quote!(let mut #acc = F::INFINITY;));
-                accumulate.push(Accumulator::Min(acc));
+                let acc = em.local("min");
+                accumulators.push(Accumulator::Min(acc.clone()));
+                (acc, None)
             }
             RowOp::LogSumExp => {
-                let max = em.local("running_max");
+                let acc = em.local("logsumexp");
                 let ln_sum = em.local("ln_sum");
-                init.extend(quote!(let mut #max = F::NEG_INFINITY; let mut #acc = F::ZERO;));
-                finish.extend(quote!(let #ln_sum = #acc.ln(); let #acc = #max + #ln_sum;));
-                logsumexp.push((r, max.clone(), ln_sum));
-                accumulate.push(Accumulator::LogSumExp { max, sum: acc });
+                let max = maxima[&r].clone();
+                accumulators.push(Accumulator::SumExp {
+                    sum: acc.clone(),
+                    max: max.clone(),
+                    ln_sum: ln_sum.clone(),
+                });
+                (acc, Some((max, ln_sum)))
             }
-            RowOp::AtLabel => unreachable!(),
-        }
+            RowOp::AtLabel => unreachable!("at_label needs no pass"),
+        };
+        bind.push((r, acc, parts));
     }
-    let all: Vec<NodeId> = outputs.iter().chain(&elements).copied().collect();
-    let hoisted = hoist_row_values(em, graph, &all);
-    let (stmts, exprs) = em.scoped(|em| em.program(&all));
-    let store = write(&exprs[..outputs.len()]);
-    let updates = accumulate
-        .iter()
-        .zip(&exprs[outputs.len()..])
-        .map(|(a, e)| a.update(e));
-    let element = element_binding(labels);
-    for (r, acc) in results {
-        match logsumexp.iter().find(|(l, _, _)| *l == r) {
-            Some((_, max, ln_sum)) => em.bind_logsumexp(r, acc, max.clone(), ln_sum.clone()),
+    out.extend(lane_loop(
+        em,
+        labels,
+        &all,
+        outputs.len(),
+        buffers,
+        write,
+        &accumulators,
+    ));
+    for (r, acc, parts) in bind {
+        match parts {
+            Some((max, ln_sum)) => em.bind_logsumexp(r, acc, max, ln_sum),
             None => em.bind(r, acc),
         }
     }
+    out
+}
+
+/// One loop over the row in chunks of [`LANES`]: computes `roots` at every element, hands
+/// the first `outputs` of them to `write` (which stores into `buffers[at]`) and feeds the
+/// rest to `accumulators`, which are combined after the loop in a fixed order.
+///
+/// The row is split into whole chunks and a tail, and every slice is walked in chunks of
+/// exactly [`LANES`] elements: the compiler then knows every index is in bounds and keeps a
+/// chunk in vector registers whatever the row's length.
+fn lane_loop(
+    em: &mut Emitter,
+    labels: Labels,
+    roots: &[NodeId],
+    outputs: usize,
+    buffers: &[&str],
+    write: &dyn Fn(&[TokenStream]) -> TokenStream,
+    accumulators: &[Accumulator],
+) -> TokenStream {
+    let (stmts, exprs) = em.scoped(|em| em.program(roots));
+    let store = write(&exprs[..outputs]);
+    let updates: Vec<TokenStream> = accumulators
+        .iter()
+        .zip(&exprs[outputs..])
+        .map(|(a, e)| a.update(e))
+        .collect();
+    let init = accumulators.iter().map(Accumulator::init);
+    let finish = accumulators.iter().map(Accumulator::finish);
+    let lanes = LANES;
+    let dense = labels == Labels::Dense;
+
+    // Slices walked together: y_pred, y_true (dense), the output buffers.
+    let mut split = quote!(let (y_pred_head, y_pred_tail) = y_pred_row.split_at(whole););
+    let mut chunks = quote!(y_pred_head.chunks_exact(#lanes));
+    let mut pattern = quote!(y_pred_chunk);
+    let mut bind_chunk = quote!(let y_pred = y_pred_chunk[lane];);
+    let mut bind_tail = quote!(let y_pred = y_pred_tail[lane];);
+    if dense {
+        split.extend(quote!(let (y_true_head, y_true_tail) = y_true_row.split_at(whole);));
+        chunks = quote!(#chunks.zip(y_true_head.chunks_exact(#lanes)));
+        pattern = quote!((#pattern, y_true_chunk));
+        bind_chunk.extend(quote!(let y_true = y_true_chunk[lane];));
+        bind_tail.extend(quote!(let y_true = y_true_tail[lane];));
+    } else {
+        let label = quote!(let y_true = if j == label { F::ONE } else { F::ZERO };);
+        bind_chunk.extend(label.clone());
+        bind_tail.extend(label);
+    }
+    for name in buffers {
+        let buffer = Ident::new(name, proc_macro2::Span::call_site());
+        let head = Ident::new(&format!("{name}_head"), proc_macro2::Span::call_site());
+        let tail = Ident::new(&format!("{name}_tail"), proc_macro2::Span::call_site());
+        let chunk = Ident::new(&format!("{name}_chunk"), proc_macro2::Span::call_site());
+        split.extend(quote!(let (#head, #tail) = #buffer.split_at_mut(whole);));
+        chunks = quote!(#chunks.zip(#head.chunks_exact_mut(#lanes)));
+        pattern = quote!((#pattern, #chunk));
+        bind_chunk.extend(quote!(let #buffer = &mut *#chunk;));
+        bind_tail.extend(quote!(let #buffer = &mut *#tail;));
+    }
     quote! {
-        #hoisted
-        #init
-        for j in 0..y_pred_row.len() {
-            #element
-            #stmts
-            #store
-            #(#updates)*
+        #(#init)*
+        {
+            let n = y_pred_row.len();
+            let whole = n - n % #lanes;
+            #split
+            for (chunk, #pattern) in #chunks.enumerate() {
+                for lane in 0..#lanes {
+                    let (j, at) = (chunk * #lanes + lane, lane);
+                    #bind_chunk
+                    #stmts
+                    #store
+                    #(#updates)*
+                }
+            }
+            for lane in 0..n - whole {
+                let (j, at) = (whole + lane, lane);
+                #bind_tail
+                #stmts
+                #store
+                #(#updates)*
+            }
         }
-        #finish
+        #(#finish)*
     }
 }
 
-/// The running state of one reduction in a pass.
+/// The running state of one reduction in a pass: one value per lane.
 enum Accumulator {
     Sum(Ident),
+    Mean(Ident),
     Max(Ident),
     Min(Ident),
-    /// Online: a running max and the sum of `exp(e - max)`, rescaled when the max grows, so
-    /// one pass suffices and nothing overflows.
-    LogSumExp {
-        max: Ident,
+    /// The sum of `exp(e - max)` for a `logsumexp` whose maximum is known; finishes as
+    /// `max + ln_sum` with `ln_sum` kept for `x - logsumexp(..)`.
+    SumExp {
         sum: Ident,
+        max: Ident,
+        ln_sum: Ident,
     },
 }
 
 impl Accumulator {
+    fn init(&self) -> TokenStream {
+        let lanes = LANES;
+        match self {
+            Accumulator::Sum(a) | Accumulator::Mean(a) | Accumulator::SumExp { sum: a, .. } => {
+                quote!(let mut #a = [F::ZERO; #lanes];)
+            }
+            Accumulator::Max(a) => quote!(let mut #a = [F::NEG_INFINITY; #lanes];),
+            Accumulator::Min(a) => quote!(let mut #a = [F::INFINITY; #lanes];),
+        }
+    }
+
     fn update(&self, e: &TokenStream) -> TokenStream {
         match self {
-            Accumulator::Sum(acc) => quote!(#acc += #e;),
-            Accumulator::Max(acc) => quote!(#acc = #acc.max(#e);),
-            Accumulator::Min(acc) => quote!(#acc = #acc.min(#e);),
-            Accumulator::LogSumExp { max, sum } => quote! {
-                let x = #e;
-                if x > #max {
-                    #sum = #sum * (#max - x).exp() + F::ONE;
-                    #max = x;
-                } else {
-                    #sum += (x - #max).exp();
-                }
+            Accumulator::Sum(a) | Accumulator::Mean(a) => quote!(#a[lane] += #e;),
+            Accumulator::Max(a) => quote!(#a[lane] = #a[lane].max(#e);),
+            Accumulator::Min(a) => quote!(#a[lane] = #a[lane].min(#e);),
+            Accumulator::SumExp { sum, max, .. } => quote!(#sum[lane] += (#e - #max).exp();),
+        }
+    }
+
+    fn finish(&self) -> TokenStream {
+        let p = quote!(::losses::__private);
+        match self {
+            Accumulator::Sum(a) => quote!(let #a = #p::lanes_sum(&#a);),
+            Accumulator::Mean(a) => quote!(let #a = #p::lanes_sum(&#a) / count;),
+            Accumulator::Max(a) => quote!(let #a = #p::lanes_max(&#a);),
+            Accumulator::Min(a) => quote!(let #a = #p::lanes_min(&#a);),
+            Accumulator::SumExp { sum, max, ln_sum } => quote! {
+                let #ln_sum = #p::lanes_sum(&#sum).ln();
+                let #sum = #max + #ln_sum;
             },
         }
     }

@@ -117,27 +117,32 @@ impl<'a> Expansion<'a> {
                 Labels::Dense
             };
             let mut body =
-                |roots: &[NodeId], split: usize, write: &dyn Fn(&[TokenStream]) -> TokenStream| {
+                |roots: &[NodeId],
+                 split: usize,
+                 buffers: &[&str],
+                 write: &dyn Fn(&[TokenStream]) -> TokenStream| {
                     let emit = |graph: &Graph, bindings: &Bindings, roots: &[NodeId]| {
+                        let (row_roots, element_roots) = roots.split_at(split);
                         row_body(
                             graph,
                             bindings,
                             labels,
-                            &roots[..split],
-                            &roots[split..],
+                            row_roots,
+                            element_roots,
+                            buffers,
                             write,
                         )
                     };
                     specialized_body(&mut lowered, &mut names, roots, &params, 0, &emit)
                 };
-            let value_body = body(&[value], 1, &|_| quote!());
-            let value_grad_body = body(&[value, grad], 1, &|e| {
+            let value_body = body(&[value], 1, &[], &|_| quote!());
+            let value_grad_body = body(&[value, grad], 1, &["grad"], &|e| {
                 let g = &e[0];
-                quote!(grad[j] = scale * (#g);)
+                quote!(grad[at] = scale * (#g);)
             });
-            let grad_hess_body = body(&[grad, hess], 0, &|e| {
+            let grad_hess_body = body(&[grad, hess], 0, &["grad", "hess"], &|e| {
                 let (g, h) = (&e[0], &e[1]);
-                quote!(grad[j] = #g; hess[j] = #h;)
+                quote!(grad[at] = #g; hess[at] = #h;)
             });
             self.row_kernel_impl(value_body, value_grad_body, grad_hess_body)
         } else {
@@ -168,6 +173,9 @@ impl<'a> Expansion<'a> {
     ) -> TokenStream {
         let kernel = &self.kernel;
         let sparse = self.loss.shape == ast::Shape::Sparse;
+        // A dense `y_true` row has the length of `y_pred`'s (the engine checks the shapes).
+        let align_true =
+            (!sparse).then(|| quote!(let y_true_row = &y_true_row[..y_pred_row.len()];));
         let ignored = self.attr.ignore.as_ref().map(|param| {
             let ident = Ident::new(&param.value(), param.span());
             quote! {
@@ -187,16 +195,24 @@ impl<'a> Expansion<'a> {
 
                 #[inline(always)]
                 fn row_value(&self, y_true_row: &[F], y_pred_row: &[F]) -> F {
+                    #align_true
                     #value
                 }
 
                 #[inline(always)]
                 fn row_value_grad(&self, y_true_row: &[F], y_pred_row: &[F], scale: F, grad: &mut [F]) -> F {
+                    // Equal lengths, visible to the compiler: no bounds checks in the loops,
+                    // which then vectorize.
+                    let grad = &mut grad[..y_pred_row.len()];
+                    #align_true
                     #value_grad
                 }
 
                 #[inline(always)]
                 fn row_grad_hess(&self, y_true_row: &[F], y_pred_row: &[F], grad: &mut [F], hess: &mut [F]) {
+                    let grad = &mut grad[..y_pred_row.len()];
+                    let hess = &mut hess[..y_pred_row.len()];
+                    #align_true
                     #grad_hess
                 }
 
