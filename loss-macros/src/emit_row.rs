@@ -251,48 +251,26 @@ fn pass(
         ));
     }
 
-    let mut accumulators = Vec::new();
-    let mut bind: Vec<(NodeId, Ident, Option<(Ident, Ident)>)> = Vec::new();
-    for &r in reductions {
-        let Node::Reduce(op, _) = graph.node(r) else {
-            unreachable!()
-        };
-        let (acc, parts) = match op {
-            RowOp::Sum => {
-                let acc = em.local("sum");
-                accumulators.push(Accumulator::Sum(acc.clone()));
-                (acc, None)
+    let accumulators: Vec<Accumulator> = reductions
+        .iter()
+        .map(|&r| {
+            let Node::Reduce(op, _) = graph.node(r) else {
+                unreachable!("not a reduction")
+            };
+            match op {
+                RowOp::Sum => Accumulator::Sum(em.local("sum")),
+                RowOp::Mean => Accumulator::Mean(em.local("mean")),
+                RowOp::Max => Accumulator::Max(em.local("max")),
+                RowOp::Min => Accumulator::Min(em.local("min")),
+                RowOp::LogSumExp => Accumulator::SumExp {
+                    sum: em.local("logsumexp"),
+                    max: maxima[&r].clone(),
+                    ln_sum: em.local("ln_sum"),
+                },
+                RowOp::AtLabel => unreachable!("at_label needs no pass"),
             }
-            RowOp::Mean => {
-                let acc = em.local("mean");
-                accumulators.push(Accumulator::Mean(acc.clone()));
-                (acc, None)
-            }
-            RowOp::Max => {
-                let acc = em.local("max");
-                accumulators.push(Accumulator::Max(acc.clone()));
-                (acc, None)
-            }
-            RowOp::Min => {
-                let acc = em.local("min");
-                accumulators.push(Accumulator::Min(acc.clone()));
-                (acc, None)
-            }
-            RowOp::LogSumExp => {
-                let acc = em.local("logsumexp");
-                let ln_sum = em.local("ln_sum");
-                let max = maxima[&r].clone();
-                accumulators.push(Accumulator::SumExp {
-                    sum: acc.clone(),
-                    max: max.clone(),
-                    ln_sum: ln_sum.clone(),
-                });
-                (acc, Some((max, ln_sum)))
-            }
-            RowOp::AtLabel => unreachable!("at_label needs no pass"),
-        };
-        bind.push((r, acc, parts));
-    }
+        })
+        .collect();
     out.extend(lane_loop(
         em,
         labels,
@@ -302,10 +280,13 @@ fn pass(
         write,
         &accumulators,
     ));
-    for (r, acc, parts) in bind {
-        match parts {
-            Some((max, ln_sum)) => em.bind_logsumexp(r, acc, max, ln_sum),
-            None => em.bind(r, acc),
+    for (&r, acc) in reductions.iter().zip(accumulators) {
+        match acc {
+            Accumulator::SumExp { sum, max, ln_sum } => em.bind_logsumexp(r, sum, max, ln_sum),
+            Accumulator::Sum(a)
+            | Accumulator::Mean(a)
+            | Accumulator::Max(a)
+            | Accumulator::Min(a) => em.bind(r, a),
         }
     }
     out
