@@ -155,6 +155,84 @@ multiversion! {
     }
 }
 
+/// The element formula of a wrapped kernel, for scalar access (`loss_at`, ...).
+impl<F: Float, K: ElementKernel<F>> ElementKernel<F> for Elementwise<K> {
+    #[inline(always)]
+    fn value(&self, y_true: F, y_pred: F) -> F {
+        self.0.value(y_true, y_pred)
+    }
+    #[inline(always)]
+    fn value_grad(&self, y_true: F, y_pred: F) -> (F, F) {
+        self.0.value_grad(y_true, y_pred)
+    }
+    #[inline(always)]
+    fn grad_hess(&self, y_true: F, y_pred: F) -> (F, F) {
+        self.0.grad_hess(y_true, y_pred)
+    }
+}
+
+/// One of two kernels, chosen once per call. Generated losses with `bool` parameters compile
+/// one kernel per setting (the flags are const generics, so every branch on them folds
+/// away and the loops stay branch-free and vectorizable) and nest them in `Either`: the
+/// choice is made once per run of elements, not once per element.
+#[derive(Clone, Copy, Debug)]
+pub enum Either<A, B> {
+    First(A),
+    Second(B),
+}
+
+macro_rules! either {
+    ($self:ident, $k:ident => $e:expr) => {
+        match $self {
+            Either::First($k) => $e,
+            Either::Second($k) => $e,
+        }
+    };
+}
+
+impl<F: Float, A: ElementKernel<F>, B: ElementKernel<F>> ElementKernel<F> for Either<A, B> {
+    #[inline(always)]
+    fn value(&self, y_true: F, y_pred: F) -> F {
+        either!(self, k => k.value(y_true, y_pred))
+    }
+    #[inline(always)]
+    fn value_grad(&self, y_true: F, y_pred: F) -> (F, F) {
+        either!(self, k => k.value_grad(y_true, y_pred))
+    }
+    #[inline(always)]
+    fn grad_hess(&self, y_true: F, y_pred: F) -> (F, F) {
+        either!(self, k => k.grad_hess(y_true, y_pred))
+    }
+}
+
+impl<F: Float, A: LossKernel<F>, B: LossKernel<F>> LossKernel<F> for Either<A, B> {
+    // Both sides are settings of one loss: the same kind of kernel.
+    const ELEMENTWISE: bool = A::ELEMENTWISE;
+    const SPARSE: bool = A::SPARSE;
+
+    fn row_ignored(&self, y_true: &[F]) -> bool {
+        either!(self, k => k.row_ignored(y_true))
+    }
+    fn row_value(&self, y_true: &[F], y_pred: &[F]) -> F {
+        either!(self, k => k.row_value(y_true, y_pred))
+    }
+    fn row_value_grad(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
+        either!(self, k => k.row_value_grad(y_true, y_pred, scale, grad))
+    }
+    fn row_grad_hess(&self, y_true: &[F], y_pred: &[F], grad: &mut [F], hess: &mut [F]) {
+        either!(self, k => k.row_grad_hess(y_true, y_pred, grad, hess))
+    }
+    fn per_element(&self, y_true: &[F], y_pred: &[F], out: &mut [F]) {
+        either!(self, k => k.per_element(y_true, y_pred, out))
+    }
+    fn flat_value_grad(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
+        either!(self, k => k.flat_value_grad(y_true, y_pred, scale, grad))
+    }
+    fn flat_value(&self, y_true: &[F], y_pred: &[F]) -> F {
+        either!(self, k => k.flat_value(y_true, y_pred))
+    }
+}
+
 impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {
     const ELEMENTWISE: bool = true;
 

@@ -30,7 +30,7 @@ pub use entry::{Entry, FromParams, Kind, MakeDyn, ParamInfo, ParamValue};
 pub use error::LossError;
 pub use float::Float;
 pub use functions::{EPSILON, clip, log_sigmoid, sigmoid, softplus, xlogy};
-pub use kernel::{ElementKernel, Elementwise, LossKernel};
+pub use kernel::{Either, ElementKernel, Elementwise, LossKernel};
 pub use loss::Loss;
 pub use reduction::Reduction;
 pub use registry::{Conflict, Registry, RegistryEntry, from_spec, get, registry};
@@ -54,8 +54,8 @@ pub mod prelude {
 pub mod __private {
     pub use crate::entry::{lanes_max, lanes_min, lanes_sum, make_dyn, one_row};
     pub use crate::{
-        ElementKernel, Elementwise, Entry, Float, FromParams, Kind, Loss, LossError, LossKernel,
-        PairwiseSum, ParamInfo, ParamValue, Reduction, format_spec,
+        Either, ElementKernel, Elementwise, Entry, Float, FromParams, Kind, Loss, LossError,
+        LossKernel, PairwiseSum, ParamInfo, ParamValue, Reduction, format_spec,
     };
     pub use inventory;
     pub use ndarray;

@@ -17,8 +17,9 @@ use crate::symbolic::{Cmp, Graph, Node, NodeId, Op1, Op2};
 pub struct Bindings<'a> {
     /// Float parameters, by `Node::Param` index (read as `self.<name>`).
     pub params: &'a [Ident],
-    /// Bool parameters, by `Node::BoolParam` index.
-    pub bool_params: &'a [Ident],
+    /// How each bool parameter is read, by `Node::BoolParam` index: a const generic of the
+    /// kernel (`FROM_LOGITS`), or a field (`self.from_logits`).
+    pub bool_params: &'a [TokenStream],
     /// Constants from the user's scope, by `Node::Extern` index.
     pub externs: &'a [TokenStream],
     /// Readable names for nodes (user `let` bindings and their derivatives).
@@ -261,7 +262,7 @@ impl<'a> Emitter<'a> {
             }
             Node::BoolParam(i) => {
                 let p = &self.bindings.bool_params[i as usize];
-                quote!(self.#p)
+                quote!(#p)
             }
             Node::Extern(i) => {
                 let path = &self.bindings.externs[i as usize];

@@ -106,8 +106,8 @@ impl<'a> Expansion<'a> {
             (grad, lowered.graph.derivative(grad))
         };
         let mut names = derivative_names(&lowered);
-        let (float_params, bool_params) = self.param_idents();
-        let params = (float_params, bool_params);
+        let (float_params, _) = self.param_idents();
+        let params = (float_params, self.flag_reads());
         let formula = crate::docs::formula(&lowered, &names, value, grad, &self.param_names());
 
         let kernel_impl = if row {
@@ -172,6 +172,7 @@ impl<'a> Expansion<'a> {
         grad_hess: TokenStream,
     ) -> TokenStream {
         let kernel = &self.kernel;
+        let (impl_generics, type_args) = self.kernel_generics();
         let sparse = self.loss.shape == ast::Shape::Sparse;
         // A dense `y_true` row has the length of `y_pred`'s (the engine checks the shapes).
         let align_true =
@@ -187,7 +188,7 @@ impl<'a> Expansion<'a> {
         });
         quote! {
             #[allow(unused_variables, unused_mut, unused_parens, clippy::all, clippy::pedantic)]
-            impl<F: ::losses::__private::Float> ::losses::__private::LossKernel<F> for #kernel<F> {
+            impl #impl_generics ::losses::__private::LossKernel<F> for #kernel #type_args {
                 const ELEMENTWISE: bool = false;
                 const SPARSE: bool = #sparse;
 
@@ -235,6 +236,120 @@ impl<'a> Expansion<'a> {
         (pick(ParamType::Float), pick(ParamType::Bool))
     }
 
+    /// Whether the bool parameters are const generics of the kernel (one kernel per setting,
+    /// chosen once per call) rather than fields tested per element. Up to this many flags
+    /// (16 kernels); beyond, the code size would outgrow the gain.
+    pub fn flags_are_const(&self) -> bool {
+        let flags = self.param_idents().1.len();
+        (1..=MAX_CONST_FLAGS).contains(&flags)
+    }
+
+    /// The const generic of each bool parameter: `FROM_LOGITS` for `from_logits`.
+    pub fn flag_consts(&self) -> Vec<Ident> {
+        self.param_idents()
+            .1
+            .iter()
+            .map(|i| {
+                let upper = i.to_string().to_uppercase();
+                let name = if upper == "F" {
+                    "F_FLAG".to_string()
+                } else {
+                    upper
+                };
+                Ident::new(&name, i.span())
+            })
+            .collect()
+    }
+
+    /// How the kernel reads each bool parameter.
+    fn flag_reads(&self) -> Vec<TokenStream> {
+        if self.flags_are_const() {
+            self.flag_consts().iter().map(|c| quote!(#c)).collect()
+        } else {
+            self.param_idents()
+                .1
+                .iter()
+                .map(|i| quote!(self.#i))
+                .collect()
+        }
+    }
+
+    /// `(impl generics, type arguments)` of the kernel: `<F, const FROM_LOGITS: bool>` and
+    /// `<F, FROM_LOGITS>`.
+    pub fn kernel_generics(&self) -> (TokenStream, TokenStream) {
+        let p = quote!(::losses::__private);
+        if self.flags_are_const() {
+            let consts = self.flag_consts();
+            (
+                quote!(<F: #p::Float, #(const #consts: bool),*>),
+                quote!(<F, #(#consts),*>),
+            )
+        } else {
+            (quote!(<F: #p::Float>), quote!(<F>))
+        }
+    }
+
+    /// The kernel type a loss hands the engine, and the expression that builds it from
+    /// `self`: with const flags, a nest of `Either`s over every setting.
+    fn kernel_nest(&self) -> (TokenStream, TokenStream) {
+        let p = quote!(::losses::__private);
+        let kernel = &self.kernel;
+        let row = self.loss.shape.is_row();
+        let (float_params, bool_params) = self.param_idents();
+        let fields = quote! {
+            #( #float_params: F::from_f64(self.#float_params), )*
+            __float: ::core::marker::PhantomData,
+        };
+        if !self.flags_are_const() {
+            let bool_fields = bool_params.iter().map(|i| quote!(#i: self.#i));
+            let build = quote!(#kernel { #fields #( #bool_fields, )* });
+            return if row {
+                (quote!(#kernel<F>), build)
+            } else {
+                (
+                    quote!(#p::Elementwise<#kernel<F>>),
+                    quote!(#p::Elementwise(#build)),
+                )
+            };
+        }
+        fn nest(
+            at: usize,
+            fixed: &mut Vec<bool>,
+            flags: &[Ident],
+            leaf: &dyn Fn(&[bool]) -> (TokenStream, TokenStream),
+        ) -> (TokenStream, TokenStream) {
+            let p = quote!(::losses::__private);
+            if at == flags.len() {
+                return leaf(fixed);
+            }
+            let mut arms = Vec::new();
+            for value in [true, false] {
+                fixed.push(value);
+                arms.push(nest(at + 1, fixed, flags, leaf));
+                fixed.pop();
+            }
+            let ((ty_on, on), (ty_off, off)) = (arms[0].clone(), arms[1].clone());
+            let flag = &flags[at];
+            (
+                quote!(#p::Either<#ty_on, #ty_off>),
+                quote!(if self.#flag { #p::Either::First(#on) } else { #p::Either::Second(#off) }),
+            )
+        }
+        let leaf = |fixed: &[bool]| {
+            let ty = quote!(#kernel<F, #(#fixed),*>);
+            let build = quote!(#kernel::<F, #(#fixed),*> { #fields });
+            if row {
+                (ty, build)
+            } else {
+                (
+                    quote!(#p::Elementwise<#ty>),
+                    quote!(#p::Elementwise(#build)),
+                )
+            }
+        };
+        nest(0, &mut Vec::new(), &bool_params, &leaf)
+    }
+
     fn param_names(&self) -> (Vec<String>, Vec<String>) {
         let (f, b) = self.param_idents();
         (
@@ -250,9 +365,10 @@ impl<'a> Expansion<'a> {
         grad_hess: TokenStream,
     ) -> TokenStream {
         let kernel = &self.kernel;
+        let (impl_generics, type_args) = self.kernel_generics();
         quote! {
             #[allow(unused_variables, clippy::all, clippy::pedantic)]
-            impl<F: ::losses::__private::Float> ::losses::__private::ElementKernel<F> for #kernel<F> {
+            impl #impl_generics ::losses::__private::ElementKernel<F> for #kernel #type_args {
                 #[inline(always)]
                 fn value(&self, y_true: F, y_pred: F) -> F {
                     #value
@@ -344,10 +460,6 @@ impl<'a> Expansion<'a> {
             (nan_check.is_some() || rule_check.is_some()).then(|| quote!(#nan_check #rule_check))
         });
 
-        let float_fields_f = float_params
-            .iter()
-            .map(|i| quote!(#i: F::from_f64(self.#i)));
-        let bool_fields = bool_params.iter().map(|i| quote!(#i: self.#i));
         let from_values = params.iter().enumerate().map(|(index, q)| {
             let ident = &q.ident;
             match q.ty {
@@ -383,7 +495,19 @@ impl<'a> Expansion<'a> {
         let struct_doc = self.struct_doc(formula);
         let formula_text = &formula.text;
         let kernel_fields_f = float_params.iter().map(|i| quote!(#i: F));
-        let kernel_fields_b = bool_params.iter().map(|i| quote!(#i: bool));
+        // With const flags the kernel has no bool fields: each setting is its own type.
+        let kernel_fields_b: Vec<TokenStream> = if self.flags_are_const() {
+            Vec::new()
+        } else {
+            bool_params.iter().map(|i| quote!(#i: bool)).collect()
+        };
+        let kernel_params = if self.flags_are_const() {
+            let consts = self.flag_consts();
+            quote!(<F, #(const #consts: bool),*>)
+        } else {
+            quote!(<F>)
+        };
+        let (kernel_type, make_kernel) = self.kernel_nest();
         let fn_doc = format!(
             " Per-sample `{name}` loss with default parameters: the mean over the last axis, one \
              value per sample (Keras's function form). See [`{class_str}`] for parameters, \
@@ -392,16 +516,6 @@ impl<'a> Expansion<'a> {
         let new_doc = " A loss with these parameters and `Reduction::Mean`; fails when a parameter breaks its rule.";
 
         let row = self.loss.shape.is_row();
-        let kernel_type = if row {
-            quote!(#kernel<F>)
-        } else {
-            quote!(#p::Elementwise<#kernel<F>>)
-        };
-        let make_kernel = if row {
-            quote!(self.__kernel::<F>())
-        } else {
-            quote!(#p::Elementwise(self.__kernel::<F>()))
-        };
         let kind = match self.loss.shape {
             ast::Shape::Element => quote!(Elementwise),
             ast::Shape::Row => quote!(Row),
@@ -470,7 +584,7 @@ impl<'a> Expansion<'a> {
             #[doc(hidden)]
             #[derive(Clone, Copy, Debug)]
             #[allow(non_camel_case_types, dead_code)]
-            #vis struct #kernel<F> {
+            #vis struct #kernel #kernel_params {
                 #( #kernel_fields_f, )*
                 #( #kernel_fields_b, )*
                 __float: ::core::marker::PhantomData<F>,
@@ -516,13 +630,10 @@ impl<'a> Expansion<'a> {
                     Ok(())
                 }
 
+                /// The kernel for these parameters, one per setting of the flags.
                 #[inline(always)]
-                fn __kernel<F: #p::Float>(&self) -> #kernel<F> {
-                    #kernel {
-                        #( #float_fields_f, )*
-                        #( #bool_fields, )*
-                        __float: ::core::marker::PhantomData,
-                    }
+                fn __kernel<F: #p::Float>(&self) -> #kernel_type {
+                    #make_kernel
                 }
 
                 #scalar_access
@@ -533,7 +644,7 @@ impl<'a> Expansion<'a> {
 
                 fn kernel<F: #p::Float>(&self) -> ::core::result::Result<Self::Kernel<F>, #p::LossError> {
                     self.validate()?;
-                    Ok(#make_kernel)
+                    Ok(self.__kernel::<F>())
                 }
 
                 fn name(&self) -> &'static str {
@@ -660,6 +771,9 @@ impl<'a> Expansion<'a> {
     }
 }
 
+/// The most bool parameters that become const generics of the kernel.
+const MAX_CONST_FLAGS: usize = 4;
+
 /// Bool parameters beyond this many are tested per element instead of once per call (the
 /// code size doubles with each one specialized).
 const MAX_SPECIALIZED: usize = 3;
@@ -670,7 +784,7 @@ fn specialized_body(
     lowered: &mut Lowered,
     names: &mut HashMap<NodeId, String>,
     roots: &[NodeId],
-    params: &(Vec<Ident>, Vec<Ident>),
+    params: &(Vec<Ident>, Vec<TokenStream>),
     depth: usize,
     emit: &dyn Fn(&Graph, &Bindings, &[NodeId]) -> TokenStream,
 ) -> TokenStream {
@@ -702,10 +816,10 @@ fn specialized_body(
             emit,
         ));
     }
-    let ident = &bool_params[flag as usize];
+    let read = &bool_params[flag as usize];
     let (on, off) = (&arms[0], &arms[1]);
     quote! {
-        if self.#ident { #on } else { #off }
+        if #read { #on } else { #off }
     }
 }
 

@@ -10,13 +10,14 @@ use crate::expand::{Expansion, Formula};
 
 pub fn stub(expansion: &Expansion) -> TokenStream {
     let kernel = &expansion.kernel;
+    let (impl_generics, type_args) = expansion.kernel_generics();
     let common = expansion.common_items(&Formula {
         text: String::new(),
     });
     if expansion.loss.shape.is_row() {
         return quote! {
             #[allow(unused_variables)]
-            impl<F: ::losses::__private::Float> ::losses::__private::LossKernel<F> for #kernel<F> {
+            impl #impl_generics ::losses::__private::LossKernel<F> for #kernel #type_args {
                 const ELEMENTWISE: bool = false;
                 fn row_value(&self, y_true: &[F], y_pred: &[F]) -> F {
                     ::core::unreachable!()
@@ -36,7 +37,7 @@ pub fn stub(expansion: &Expansion) -> TokenStream {
     }
     quote! {
         #[allow(unused_variables)]
-        impl<F: ::losses::__private::Float> ::losses::__private::ElementKernel<F> for #kernel<F> {
+        impl #impl_generics ::losses::__private::ElementKernel<F> for #kernel #type_args {
             fn value(&self, y_true: F, y_pred: F) -> F {
                 ::core::unreachable!()
             }
