@@ -35,9 +35,8 @@ pub struct Emitter<'a> {
     /// `x - logsumexp(..)` is computed as `(x - max) - ln(sum)`, which keeps the digits of a
     /// log-probability near 0 that `x - (max + ln(sum))` loses when `x` is large.
     logsumexp_parts: HashMap<NodeId, (Ident, Ident)>,
-    /// Whether a node's value depends on `y_true` or `y_pred` (else it is the same for every
-    /// element).
-    on_data: Vec<bool>,
+    /// Whether a select on this node (a condition) is emitted as a branch.
+    branch_on: Vec<bool>,
     used_names: HashSet<String>,
     counter: usize,
 }
@@ -49,18 +48,31 @@ impl<'a> Emitter<'a> {
             .map(String::from)
             .collect();
         let mut on_data = Vec::with_capacity(graph.len());
+        let mut on_flag = Vec::with_capacity(graph.len());
         for i in 0..graph.len() {
             let node = graph.node(NodeId(i as u32));
-            let here = matches!(node, Node::YTrue | Node::YPred)
+            let data = matches!(node, Node::YTrue | Node::YPred)
                 || node.children().any(|c| on_data[c.index()]);
-            on_data.push(here);
+            let flag = matches!(node, Node::BoolParam(_))
+                || node.children().any(|c: NodeId| on_flag[c.index()]);
+            on_data.push(data);
+            on_flag.push(flag);
         }
+        // A select on `bool` parameters only chooses a formula for every element: a branch
+        // (computing one side) costs one predictable test. Any other select (on the data, or
+        // on a float parameter such as `gamma == 0`) computes both sides and picks one,
+        // which keeps the loop branch-free and vectorizable.
+        let branch_on: Vec<bool> = on_flag
+            .iter()
+            .zip(&on_data)
+            .map(|(&f, &d)| f && !d)
+            .collect();
         Emitter {
             graph,
             bindings,
             in_scope: HashMap::new(),
             logsumexp_parts: HashMap::new(),
-            on_data,
+            branch_on,
             used_names,
             counter: 0,
         }
@@ -125,10 +137,8 @@ impl<'a> Emitter<'a> {
             return;
         }
         match self.graph.node(id) {
-            // A choice between formulas for every element (on parameters only) is a branch:
-            // compute only the side taken. A choice per element is a select: both sides are
-            // computed, which keeps the loop branch-free and vectorizable.
-            Node::Select(c, _, _) if !self.on_data[c.index()] => self.visit_unconditional(c, here),
+            // A branch computes only the side taken (see `branch_on`).
+            Node::Select(c, _, _) if self.branch_on[c.index()] => self.visit_unconditional(c, here),
             node => {
                 for child in node.children() {
                     self.visit_unconditional(child, here);
@@ -149,7 +159,7 @@ impl<'a> Emitter<'a> {
 
     /// A select on parameters only, emitted as a real branch with its own scopes.
     fn is_branch(&self, id: NodeId) -> bool {
-        matches!(self.graph.node(id), Node::Select(c, _, _) if !self.on_data[c.index()])
+        matches!(self.graph.node(id), Node::Select(c, _, _) if self.branch_on[c.index()])
     }
 
     fn is_leaf(&self, id: NodeId) -> bool {
@@ -223,7 +233,7 @@ impl<'a> Emitter<'a> {
     fn let_stmt(&mut self, id: NodeId) -> TokenStream {
         let span = self.graph.span(id);
         let value = match self.graph.node(id) {
-            Node::Select(c, a, b) if !self.on_data[c.index()] => {
+            Node::Select(c, a, b) if self.branch_on[c.index()] => {
                 let cond = self.reference(c);
                 let (then_stmts, then_expr) = self.scoped_block(a);
                 let (else_stmts, else_expr) = self.scoped_block(b);
