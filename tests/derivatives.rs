@@ -22,6 +22,7 @@ fn variants() -> Vec<(&'static str, Domain)> {
         ("binary_crossentropy", Probability),
         ("binary_crossentropy(label_smoothing=0.1)", Probability),
         ("binary_crossentropy(from_logits=true)", Logits),
+        ("bce_loss", Probability),
         ("binary_focal_crossentropy", Probability),
         ("binary_focal_crossentropy(gamma=0)", Probability),
         (

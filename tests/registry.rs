@@ -47,7 +47,7 @@ fn keras_and_pytorch_names_resolve() {
         ("logcosh", "log_cosh"),
         ("LogCosh", "log_cosh"),
         ("bce", "binary_crossentropy"),
-        ("BCELoss", "binary_crossentropy"),
+        ("BCELoss", "bce_loss"),
         ("BinaryFocalCrossentropy", "binary_focal_crossentropy"),
         ("SmoothL1Loss", "smooth_l1"),
         ("pinball", "quantile"),

@@ -64,3 +64,20 @@ fn mean_squared_error_of_the_tutorial() {
     .unwrap();
     assert_eq!(f32_value.into_scalar(), 0.75f32);
 }
+
+#[test]
+fn pytorch_bce_clamps_the_logarithm_at_minus_100() {
+    let l = losses::BceLoss::default();
+    // Inside (0, 1) it is the plain cross-entropy: -(ln 0.9) for a positive at 0.9.
+    assert_relative_eq!(l.loss_at(1.0, 0.9), -(0.9f64.ln()), max_relative = 1e-15);
+    // A certain, wrong prediction costs 100 (PyTorch's clamp), not inf and not Keras's 16.1.
+    assert_eq!(l.loss_at(1.0, 0.0), 100.0);
+    assert_eq!(l.loss_at(0.0, 1.0), 100.0);
+    assert_eq!(l.grad_at(1.0, 0.0), 0.0);
+    // And its gradient is (p - y) / (p (1 - p)) inside.
+    assert_relative_eq!(
+        l.grad_at(1.0, 0.25),
+        (0.25 - 1.0) / (0.25 * 0.75),
+        max_relative = 1e-14
+    );
+}

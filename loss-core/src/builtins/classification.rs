@@ -8,12 +8,7 @@ use crate::loss;
 /// Probabilities are clipped to `[EPSILON, 1 - EPSILON]` as in Keras, so the gradient is 0
 /// where a prediction lies outside that range. With `from_logits` the loss is computed with
 /// `log_sigmoid`, which stays finite (and its gradient exact) for any logit.
-#[loss(
-    alias = "bce",
-    alias = "BCELoss",
-    keras = "keras.losses.BinaryCrossentropy",
-    pytorch = "torch.nn.BCELoss"
-)]
+#[loss(alias = "bce", keras = "keras.losses.BinaryCrossentropy")]
 pub fn binary_crossentropy(
     y_true: f64,
     y_pred: f64,
@@ -118,4 +113,13 @@ pub fn bce_with_logits(
     pos_weight: f64,
 ) -> f64 {
     -(pos_weight * y_true * log_sigmoid(y_pred) + (1.0 - y_true) * log_sigmoid(-y_pred))
+}
+
+/// PyTorch's `BCELoss`: binary cross-entropy on probabilities with each logarithm clamped
+/// to be at least -100 (instead of Keras's clipping of the probability), so a prediction of
+/// exactly 0 or 1 for the wrong label costs 100. Where a logarithm is clamped its gradient
+/// is 0 (PyTorch's backward divides by `max(p (1 - p), 1e-12)` there instead).
+#[loss(alias = "BCELoss", pytorch = "torch.nn.BCELoss")]
+pub fn bce_loss(y_true: f64, y_pred: f64) -> f64 {
+    -(y_true * y_pred.ln().max(-100.0) + (1.0 - y_true) * (1.0 - y_pred).ln().max(-100.0))
 }
