@@ -107,6 +107,7 @@ pub fn lower(cx: &Ctxt, loss: &LossFn) -> Option<Lowered> {
         poisoned: Vec::new(),
         shape: loss.shape,
     };
+    lowerer.graph.sparse = loss.shape == Shape::Sparse;
     for p in &loss.params {
         let name = p.ident.to_string();
         match p.ty {

@@ -193,9 +193,9 @@ pub struct Graph {
     pub(crate) reaches: HashMap<(NodeId, NodeId), bool>,
     /// Memoized total derivatives through reductions (`rowdiff.rs`).
     pub(crate) total_of: HashMap<NodeId, NodeId>,
-    /// Set once an `at_label` reduction is differentiated: the formula is sparse, so
-    /// `y_true` is the label's one-hot indicator and `sum(y_true * e)` is `at_label(e)`.
-    pub(crate) at_label_weights: bool,
+    /// Whether the formula is sparse: `y_true` is the one-hot indicator of the row's label,
+    /// so `sum(y_true * e)` is `at_label(e)` (no pass over the row) and `sum(y_true)` is 1.
+    pub sparse: bool,
     /// Memoized derivatives of reductions with respect to this element's `y_pred`.
     pub(crate) reduction_gradient_of: HashMap<NodeId, NodeId>,
 }

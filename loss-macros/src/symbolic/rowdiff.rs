@@ -61,11 +61,6 @@ impl Graph {
             }
             let factor = match summed_with {
                 None => de,
-                // The weights of `at_label` are the label's indicator: the weighted sum is
-                // the value at the label, which needs no pass over the row.
-                Some(w) if self.node(w) == Node::YTrue && self.at_label_weights => {
-                    self.reduce(RowOp::AtLabel, de, s)
-                }
                 Some(w) => {
                     let weighted = self.structural_mul(w, de, s);
                     if self.is_const(weighted, 0.0) {
@@ -148,10 +143,9 @@ impl Graph {
                 let ties = self.reduce(RowOp::Sum, indicator, s);
                 self.div(indicator, ties, s)
             }
-            RowOp::AtLabel => {
-                self.at_label_weights = true;
-                self.y_true(s)
-            }
+            // The label's indicator (`y_true` in a sparse formula); the simplifier turns the
+            // sums weighted by it into values at the label.
+            RowOp::AtLabel => self.y_true(s),
         }
     }
 }

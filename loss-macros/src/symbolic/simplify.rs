@@ -205,6 +205,20 @@ impl Graph {
                 }
             };
         }
+        if self.sparse && op == RowOp::Sum {
+            let y_true = self.y_true(span);
+            if e == y_true {
+                return self.constant(1.0, span);
+            }
+            if let Node::Binary(Op2::Mul, a, b) = self.node(e) {
+                if a == y_true {
+                    return self.reduce(RowOp::AtLabel, b, span);
+                }
+                if b == y_true {
+                    return self.reduce(RowOp::AtLabel, a, span);
+                }
+            }
+        }
         if matches!(op, RowOp::Sum | RowOp::Mean) {
             match self.node(e) {
                 Node::Binary(Op2::Mul, a, b) if !self.is_elementwise(a) => {

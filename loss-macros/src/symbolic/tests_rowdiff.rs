@@ -361,3 +361,29 @@ fn random_row_formulas_differentiate_correctly() {
     println!("{formulas} random row formulas, {compared} derivative pairs compared");
     assert!(compared > 2000, "only {compared} compared");
 }
+
+#[test]
+fn in_a_sparse_formula_sums_weighted_by_the_label_are_values_at_the_label() {
+    for sparse in [true, false] {
+        let mut g = Graph::new();
+        g.sparse = sparse;
+        let (t, p) = (g.y_true(s()), g.y_pred(s()));
+        let tp = g.mul(t, p, s());
+        let weighted = g.reduce(RowOp::Sum, tp, s());
+        let at_label = g.reduce(RowOp::AtLabel, p, s());
+        let ones = g.reduce(RowOp::Sum, t, s());
+        assert_eq!(weighted == at_label, sparse);
+        assert_eq!(g.const_value(ones) == Some(1.0), sparse);
+    }
+    // The gradient of sparse softmax cross-entropy then needs one pass (the logsumexp).
+    let mut g = Graph::new();
+    g.sparse = true;
+    let loss = sparse_ce(&mut g);
+    let grad = g.total_derivative(loss);
+    let passes = g
+        .reachable(&[loss, grad])
+        .into_iter()
+        .filter(|&n| matches!(g.node(n), super::ir::Node::Reduce(op, _) if op != RowOp::AtLabel))
+        .count();
+    assert_eq!(passes, 1);
+}
