@@ -3,10 +3,12 @@
 //! A reduction can only be used once a pass over the row has computed it, and a reduction
 //! whose element expression uses another reduction needs a later pass. So reductions are
 //! grouped by depth: pass 1 computes every reduction that uses none, pass 2 those that use
-//! pass 1's, and so on, each pass fusing all reductions of its depth (and an online
-//! `logsumexp` needs no separate pass for its max). Row-level values between passes are
-//! computed once, not per element. A last pass writes the element outputs (the gradient,
-//! the Hessian diagonal). Nothing of the row's size is allocated.
+//! pass 1's, and so on, each pass fusing all reductions of its depth (a `logsumexp` takes
+//! its max in a loop of its own first). Row-level values between passes are computed once,
+//! not per element. A last pass writes the element outputs (the gradient, the Hessian
+//! diagonal) and accumulates the reductions only the loss value needs. Every loop walks the
+//! row in fixed-size chunks with one accumulator per lane, so it vectorizes. Nothing of the
+//! row's size is allocated.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
