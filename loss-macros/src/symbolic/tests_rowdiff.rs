@@ -103,6 +103,43 @@ fn sparse_ce(g: &mut Graph) -> NodeId {
     g.sub(lse, picked, s())
 }
 
+/// At each element `j` of one row: the gradient, its central finite difference (of the row
+/// value), the Hessian diagonal and the finite difference of the gradient; `None` where the
+/// one-sided slopes of the row value disagree (a kink within `h`).
+fn finite_differences(
+    g: &Graph,
+    [loss, grad, hess]: [NodeId; 3],
+    y_true: &[f64],
+    y_pred: &[f64],
+    h: f64,
+) -> Vec<Option<[f64; 4]>> {
+    let at = |p: &[f64], node: NodeId, j: usize| {
+        let env = RowEnv {
+            y_true,
+            y_pred: p,
+            params: &[],
+            bool_params: &[],
+            externs: &[],
+        };
+        RowEval::new(g, &env).at(node, j)
+    };
+    (0..y_pred.len())
+        .map(|j| {
+            let (mut lo, mut hi) = (y_pred.to_vec(), y_pred.to_vec());
+            lo[j] -= h;
+            hi[j] += h;
+            let (v_lo, v_0, v_hi) = (at(&lo, loss, 0), at(y_pred, loss, 0), at(&hi, loss, 0));
+            let (left, right) = ((v_0 - v_lo) / h, (v_hi - v_0) / h);
+            if (left - right).abs() > 1e-3 * (1.0 + left.abs()) {
+                return None;
+            }
+            let fd_grad = (v_hi - v_lo) / (2.0 * h);
+            let fd_hess = (at(&hi, grad, j) - at(&lo, grad, j)) / (2.0 * h);
+            Some([at(y_pred, grad, j), fd_grad, at(y_pred, hess, j), fd_hess])
+        })
+        .collect()
+}
+
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> f64 {
@@ -141,30 +178,12 @@ fn check(name: &str, build: Build, positive: bool, one_hot: bool) -> usize {
                 }
             })
             .collect();
-        let value_at = |p: &[f64], node: NodeId, j: usize| {
-            let env = RowEnv {
-                y_true: &y_true,
-                y_pred: p,
-                params: &[],
-                bool_params: &[],
-                externs: &[],
-            };
-            RowEval::new(&g, &env).at(node, j)
-        };
-        for j in 0..c {
-            let h = 1e-5;
-            let (mut lo, mut hi) = (y_pred.clone(), y_pred.clone());
-            lo[j] -= h;
-            hi[j] += h;
-            let fd_grad = (value_at(&hi, loss, 0) - value_at(&lo, loss, 0)) / (2.0 * h);
-            let fd_hess = (value_at(&hi, grad, j) - value_at(&lo, grad, j)) / (2.0 * h);
-            let (g_j, h_j) = (value_at(&y_pred, grad, j), value_at(&y_pred, hess, j));
-            // One-sided slopes that disagree: a kink (a max changing hands) within h.
-            let left = (value_at(&y_pred, loss, 0) - value_at(&lo, loss, 0)) / h;
-            let right = (value_at(&hi, loss, 0) - value_at(&y_pred, loss, 0)) / h;
-            if (left - right).abs() > 1e-3 * (1.0 + left.abs()) {
+        let at = finite_differences(&g, [loss, grad, hess], &y_true, &y_pred, 1e-5);
+        for (j, point) in at.into_iter().enumerate() {
+            // None: the one-sided slopes disagree, a kink (a max changing hands) within h.
+            let Some([g_j, fd_grad, h_j, fd_hess]) = point else {
                 continue;
-            }
+            };
             assert!(
                 (g_j - fd_grad).abs() < 1e-6 * (1.0 + g_j.abs()),
                 "{name}: grad[{j}] {g_j} vs {fd_grad} at {y_pred:?}"
@@ -322,24 +341,11 @@ fn random_row_formulas_differentiate_correctly() {
             let c = 2 + (r.next() * 4.0) as usize;
             let y_true: Vec<f64> = (0..c).map(|_| r.next() * 2.0 - 1.0).collect();
             let y_pred: Vec<f64> = (0..c).map(|_| r.next() * 2.0 - 1.0).collect();
-            let at = |p: &[f64], node: NodeId, j: usize| {
-                let env = RowEnv {
-                    y_true: &y_true,
-                    y_pred: p,
-                    params: &[],
-                    bool_params: &[],
-                    externs: &[],
+            let at = finite_differences(&g, [loss, grad, hess], &y_true, &y_pred, 1e-6);
+            for (j, point) in at.into_iter().enumerate() {
+                let Some([gj, fd_grad, hj, fd_hess]) = point else {
+                    continue;
                 };
-                RowEval::new(&g, &env).at(node, j)
-            };
-            for j in 0..c {
-                let h = 1e-6;
-                let (mut lo, mut hi) = (y_pred.clone(), y_pred.clone());
-                lo[j] -= h;
-                hi[j] += h;
-                let fd_grad = (at(&hi, loss, 0) - at(&lo, loss, 0)) / (2.0 * h);
-                let fd_hess = (at(&hi, grad, j) - at(&lo, grad, j)) / (2.0 * h);
-                let (gj, hj) = (at(&y_pred, grad, j), at(&y_pred, hess, j));
                 if ![fd_grad, fd_hess, gj, hj]
                     .iter()
                     .all(|v| v.is_finite() && v.abs() < 1e6)
