@@ -281,24 +281,8 @@ impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {
 mod tests {
     use super::*;
 
-    /// `(p - t)^2`, hand-written as generated code would be.
-    struct Sq;
-    impl<F: Float> ElementKernel<F> for Sq {
-        #[inline(always)]
-        fn value(&self, t: F, p: F) -> F {
-            let d = p - t;
-            d * d
-        }
-        #[inline(always)]
-        fn value_grad(&self, t: F, p: F) -> (F, F) {
-            let d = p - t;
-            (d * d, F::from_f64(2.0) * d)
-        }
-        #[inline(always)]
-        fn grad_hess(&self, t: F, p: F) -> (F, F) {
-            (F::from_f64(2.0) * (p - t), F::from_f64(2.0))
-        }
-    }
+    // `(p - t)^2`, hand-written as generated code would be.
+    use crate::testing::MseK as Sq;
 
     fn data(n: usize) -> (Vec<f64>, Vec<f64>) {
         let t = (0..n).map(|i| (i as f64 * 0.7).sin()).collect();
