@@ -32,37 +32,13 @@ import sys
 import warnings
 import zlib
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-os.environ.setdefault("JAX_ENABLE_X64", "1")
-if os.environ["KERAS_BACKEND"] != "jax":
-    sys.exit("KERAS_BACKEND must be jax")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference_env import EPS, KERAS_F32_MAXREL, keras_f64  # noqa: E402
 
 import numpy as np  # noqa: E402
 import jax  # noqa: E402
-
-jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
-
-keras.config.set_floatx("float64")
-EPS = keras.config.epsilon()  # 1e-7
-
-# Keras 3's type-promotion lattice maps float64 -> float32 on non-TF backends
-# (keras/src/backend/common/dtypes.py BIT64_TO_BIT32_DTYPE, "to be aligned with
-# JAX's default behavior", i.e. x64 disabled). ops.mean computes in
-# result_type(x.dtype, "float32"), so every Keras loss's mean over the last axis
-# would be accumulated in float32 and cast back: ~1e-7 relative error in values
-# and gradients (e.g. d mean/dx = float32(1/3)). With jax x64 enabled we make
-# Keras follow JAX's x64 promotion instead. The unpatched result is computed too
-# and must agree to 1e-6 relative (reported as KERAS_F32_MAXREL).
-from keras.src.backend.common import dtypes as _kdtypes  # noqa: E402
-
-def keras_f64(on):
-    _kdtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64" if on else "float32"
-
-
-keras_f64(True)
-KERAS_F32_MAXREL = [0.0, ""]
 
 # ---- torch (optional) -------------------------------------------------------
 TORCH = None

@@ -39,33 +39,14 @@ import sys
 import warnings
 import zlib
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-os.environ.setdefault("JAX_ENABLE_X64", "1")
-if os.environ["KERAS_BACKEND"] != "jax":
-    sys.exit("KERAS_BACKEND must be jax")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference_env import EPS, KERAS_F32_MAXREL, keras_f64  # noqa: E402
 
 import numpy as np  # noqa: E402
 import jax  # noqa: E402
-
-jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 import optax  # noqa: E402
-
-keras.config.set_floatx("float64")
-EPS = keras.config.epsilon()  # 1e-7
-
-# See gen_reference.py: Keras maps float64 -> float32 in its promotion lattice on non-TF
-# backends; we make it follow JAX's x64 promotion. The unpatched result is computed too.
-from keras.src.backend.common import dtypes as _kdtypes  # noqa: E402
-
-
-def keras_f64(on):
-    _kdtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64" if on else "float32"
-
-
-keras_f64(True)
-KERAS_F32_MAXREL = [0.0, ""]
 
 # ---- torch ------------------------------------------------------------------------
 try:
