@@ -209,25 +209,34 @@ impl<F: Float, A: LossKernel<F>, B: LossKernel<F>> LossKernel<F> for Either<A, B
     // Both sides are settings of one loss: the same kind of kernel.
     const ELEMENTWISE: bool = A::ELEMENTWISE;
     const SPARSE: bool = A::SPARSE;
-
+    // Inlined into the engine's multiversioned loops, so that each instruction-set copy
+    // gets its own vector code of the kernel (out of line it would be compiled for the
+    // baseline only).
+    #[inline(always)]
     fn row_ignored(&self, y_true: &[F]) -> bool {
         either!(self, k => k.row_ignored(y_true))
     }
+    #[inline(always)]
     fn row_value(&self, y_true: &[F], y_pred: &[F]) -> F {
         either!(self, k => k.row_value(y_true, y_pred))
     }
+    #[inline(always)]
     fn row_value_grad(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
         either!(self, k => k.row_value_grad(y_true, y_pred, scale, grad))
     }
+    #[inline(always)]
     fn row_grad_hess(&self, y_true: &[F], y_pred: &[F], grad: &mut [F], hess: &mut [F]) {
         either!(self, k => k.row_grad_hess(y_true, y_pred, grad, hess))
     }
+    #[inline(always)]
     fn per_element(&self, y_true: &[F], y_pred: &[F], out: &mut [F]) {
         either!(self, k => k.per_element(y_true, y_pred, out))
     }
+    #[inline(always)]
     fn flat_value_grad(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
         either!(self, k => k.flat_value_grad(y_true, y_pred, scale, grad))
     }
+    #[inline(always)]
     fn flat_value(&self, y_true: &[F], y_pred: &[F]) -> F {
         either!(self, k => k.flat_value(y_true, y_pred))
     }

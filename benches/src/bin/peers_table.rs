@@ -2,7 +2,7 @@
 //! and numpy: f32, value and gradient with mean reduction, median ms of 20 (2^20) / 10 (2^24)
 //! timed runs after 2 warm-ups, and effective GB/s counted as peers.py counts bytes.
 //!
-//! `cargo run --release -p losses-benches --bin peers_table [-- --sizes 20,24 --quick]`
+//! `cargo run --release -p losses-benches --bin peers_table [-- --sizes 20,24 --quick --only NAME]`
 
 use losses::ndarray::Array2;
 use losses_benches::{Case, Subject, fused_focal, fused_mse, inputs, time_ms, triad, triad_arrays};
@@ -10,6 +10,7 @@ use losses_benches::{Case, Subject, fused_focal, fused_mse, inputs, time_ms, tri
 fn main() {
     let mut sizes = vec![20u32, 24];
     let mut quick = false;
+    let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -21,7 +22,8 @@ fn main() {
                     .collect();
             }
             "--quick" => quick = true,
-            other => panic!("unknown argument {other} (use --sizes 20,24 and --quick)"),
+            "--only" => only = Some(args.next().expect("--only <part of a loss name>")),
+            other => panic!("unknown argument {other} (use --sizes 20,24, --quick, --only NAME)"),
         }
     }
     println!("# losses: loss value+grad (mean reduction), float32, CPU");
@@ -39,6 +41,9 @@ fn main() {
         let n = 1usize << lg;
         let runs = if quick || lg > 20 { 10 } else { 20 };
         for (li, case) in Case::ALL.into_iter().enumerate() {
+            if only.as_deref().is_some_and(|o| !case.name().contains(o)) {
+                continue;
+            }
             let x = inputs(case, n, 1000 * u64::from(lg) + li as u64);
             let subject = Subject::new(case);
             let shape = format!("({},{})", x.p.nrows(), x.p.ncols());
