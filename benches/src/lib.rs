@@ -282,6 +282,10 @@ macro_rules! dispatched {
                 fn avx512(t: &[f32], p: &[f32], g: &mut [f32], scale: f32) -> f64 {
                     fused(t, p, g, |t, p, g| $block(t, p, g, scale))
                 }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2(t: &[f32], p: &[f32], g: &mut [f32], scale: f32) -> f64 {
+                    fused(t, p, g, |t, p, g| $block(t, p, g, scale))
+                }
                 if std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bw")
                     && std::arch::is_x86_feature_detected!("avx512dq")
@@ -290,6 +294,12 @@ macro_rules! dispatched {
                 {
                     // SAFETY: the features were detected.
                     return (unsafe { avx512(t, p, g, scale) } * f64::from(scale)) as f32;
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the features were detected.
+                    return (unsafe { avx2(t, p, g, scale) } * f64::from(scale)) as f32;
                 }
             }
             (portable(t, p, g, scale) * f64::from(scale)) as f32

@@ -52,7 +52,9 @@ pub fn loss(args: TokenStream, item: TokenStream) -> TokenStream {
         lower::lower(&cx, &loss)
     };
     match (cx.check(), lowered) {
-        (Ok(()), Some(lowered)) => Expansion::new(&attr, &loss).generate(lowered),
+        (Ok(()), Some(lowered)) => Expansion::new(&attr, &loss)
+            .with_pinned(&lowered)
+            .generate(lowered),
         (result, _) => {
             let errors = result.err().map(|e| e.to_compile_error());
             let stub = fallback::stub(&Expansion::new(&attr, &loss));
@@ -68,6 +70,20 @@ pub struct Expansion<'a> {
     pub name: String,
     pub class: Ident,
     pub kernel: Ident,
+    /// Float parameters with a kernel of their own at their default value.
+    pub pinned: Vec<Pinned>,
+}
+
+/// A float parameter in the exponent of a `powf` whose default is a small integer: the kernel
+/// has a const flag `<NAME>_IS_<default>` and, when the parameter has its default, runs the
+/// formula with the constant folded in (`powi` instead of `powf`).
+pub struct Pinned {
+    /// Index among the float parameters (`Node::Param`).
+    pub index: u16,
+    pub ident: Ident,
+    pub value: f64,
+    /// The const generic of the kernel.
+    pub flag: Ident,
 }
 
 impl<'a> Expansion<'a> {
@@ -90,7 +106,34 @@ impl<'a> Expansion<'a> {
             name,
             class,
             kernel,
+            pinned: Vec::new(),
         }
+    }
+
+    /// Chooses the float parameters to pin (see [`Pinned`]): those in a `powf` exponent whose
+    /// default is an integer from 0 to 4, while the flags fit in [`MAX_CONST_FLAGS`].
+    fn with_pinned(mut self, lowered: &Lowered) -> Self {
+        let (float_params, bool_params) = self.param_idents();
+        let mut room = MAX_CONST_FLAGS.saturating_sub(bool_params.len());
+        for index in lowered.graph.exponent_params(&[lowered.value]) {
+            let ident = &float_params[index as usize];
+            let default = self.loss.params.iter().find(|p| p.ident == *ident);
+            let Some(ast::Default::Float(value)) = default.map(|p| p.default) else {
+                continue;
+            };
+            if room == 0 || !(0.0..=4.0).contains(&value) || value.fract() != 0.0 {
+                continue;
+            }
+            room -= 1;
+            let flag = format_ident!("{}_IS_{}", ident.to_string().to_uppercase(), value as u32);
+            self.pinned.push(Pinned {
+                index,
+                ident: ident.clone(),
+                value,
+                flag,
+            });
+        }
+        self
     }
 
     fn generate(&self, mut lowered: Lowered) -> TokenStream {
@@ -107,7 +150,11 @@ impl<'a> Expansion<'a> {
         };
         let mut names = derivative_names(&lowered);
         let (float_params, _) = self.param_idents();
-        let params = (float_params, self.flag_reads());
+        let params = Flags {
+            float_params,
+            bool_reads: self.flag_reads(),
+            pinned: &self.pinned,
+        };
         let formula = crate::docs::formula(&lowered, &names, value, grad, &self.param_names());
 
         let kernel_impl = if row {
@@ -240,11 +287,12 @@ impl<'a> Expansion<'a> {
     /// chosen once per call) rather than fields tested per element. Up to this many flags
     /// (16 kernels); beyond, the code size would outgrow the gain.
     pub fn flags_are_const(&self) -> bool {
-        let flags = self.param_idents().1.len();
+        let flags = self.param_idents().1.len() + self.pinned.len();
         (1..=MAX_CONST_FLAGS).contains(&flags)
     }
 
-    /// The const generic of each bool parameter: `FROM_LOGITS` for `from_logits`.
+    /// The const generic of each bool parameter (`FROM_LOGITS` for `from_logits`), then of
+    /// each pinned float parameter (`GAMMA_IS_2`).
     pub fn flag_consts(&self) -> Vec<Ident> {
         self.param_idents()
             .1
@@ -258,13 +306,18 @@ impl<'a> Expansion<'a> {
                 };
                 Ident::new(&name, i.span())
             })
+            .chain(self.pinned.iter().map(|p| p.flag.clone()))
             .collect()
     }
 
     /// How the kernel reads each bool parameter.
     fn flag_reads(&self) -> Vec<TokenStream> {
         if self.flags_are_const() {
-            self.flag_consts().iter().map(|c| quote!(#c)).collect()
+            let bools = self.param_idents().1.len();
+            self.flag_consts()[..bools]
+                .iter()
+                .map(|c| quote!(#c))
+                .collect()
         } else {
             self.param_idents()
                 .1
@@ -315,7 +368,7 @@ impl<'a> Expansion<'a> {
         fn nest(
             at: usize,
             fixed: &mut Vec<bool>,
-            flags: &[Ident],
+            flags: &[TokenStream],
             leaf: &dyn Fn(&[bool]) -> (TokenStream, TokenStream),
         ) -> (TokenStream, TokenStream) {
             let p = quote!(::losses::__private);
@@ -332,7 +385,7 @@ impl<'a> Expansion<'a> {
             let flag = &flags[at];
             (
                 quote!(#p::Either<#ty_on, #ty_off>),
-                quote!(if self.#flag { #p::Either::First(#on) } else { #p::Either::Second(#off) }),
+                quote!(if #flag { #p::Either::First(#on) } else { #p::Either::Second(#off) }),
             )
         }
         let leaf = |fixed: &[bool]| {
@@ -347,7 +400,17 @@ impl<'a> Expansion<'a> {
                 )
             }
         };
-        nest(0, &mut Vec::new(), &bool_params, &leaf)
+        // Each flag as the loss struct sets it: a bool parameter, or a float parameter at its
+        // pinned value.
+        let conditions: Vec<TokenStream> = bool_params
+            .iter()
+            .map(|i| quote!(self.#i))
+            .chain(self.pinned.iter().map(|p| {
+                let (ident, value) = (&p.ident, p.value);
+                quote!(self.#ident == #value)
+            }))
+            .collect();
+        nest(0, &mut Vec::new(), &conditions, &leaf)
     }
 
     fn param_names(&self) -> (Vec<String>, Vec<String>) {
@@ -778,22 +841,57 @@ const MAX_CONST_FLAGS: usize = 4;
 /// code size doubles with each one specialized).
 const MAX_SPECIALIZED: usize = 3;
 
+/// How kernel methods read parameters and flags.
+struct Flags<'a> {
+    float_params: Vec<Ident>,
+    /// How each bool parameter is read: its const generic, or a field.
+    bool_reads: Vec<TokenStream>,
+    pinned: &'a [Pinned],
+}
+
 /// The body of a kernel method computing `roots`: one branch-free variant per combination of
-/// the bool parameters it reads, chosen once per call by `if self.<flag>`.
+/// the bool parameters it reads (and of the pinned float parameters at their value or not),
+/// chosen once per call by `if <flag>`. `decided` marks the pinned parameters already split on.
 fn specialized_body(
     lowered: &mut Lowered,
     names: &mut HashMap<NodeId, String>,
     roots: &[NodeId],
-    params: &(Vec<Ident>, Vec<TokenStream>),
+    params: &Flags<'_>,
     depth: usize,
     emit: &dyn Fn(&Graph, &Bindings, &[NodeId]) -> TokenStream,
 ) -> TokenStream {
-    let (float_params, bool_params) = params;
-    let flag = lowered.graph.bool_params_used(roots).first().copied();
-    let Some(flag) = flag.filter(|_| depth < MAX_SPECIALIZED) else {
+    specialized_with(lowered, names, roots, params, (depth, 0), emit)
+}
+
+fn specialized_with(
+    lowered: &mut Lowered,
+    names: &mut HashMap<NodeId, String>,
+    roots: &[NodeId],
+    params: &Flags<'_>,
+    (depth, decided): (usize, u32),
+    emit: &dyn Fn(&Graph, &Bindings, &[NodeId]) -> TokenStream,
+) -> TokenStream {
+    enum Split {
+        Bool(u16),
+        Pinned(usize),
+    }
+    let graph = &lowered.graph;
+    let split = graph
+        .bool_params_used(roots)
+        .first()
+        .map(|&b| Split::Bool(b))
+        .or_else(|| {
+            params
+                .pinned
+                .iter()
+                .enumerate()
+                .find(|(k, p)| decided & (1 << k) == 0 && graph.reads_param(roots, p.index))
+                .map(|(k, _)| Split::Pinned(k))
+        });
+    let Some(split) = split.filter(|_| depth < MAX_SPECIALIZED) else {
         let bindings = Bindings {
-            params: float_params,
-            bool_params,
+            params: &params.float_params,
+            bool_params: &params.bool_reads,
             externs: &lowered.externs,
             names,
         };
@@ -801,22 +899,39 @@ fn specialized_body(
     };
     let mut arms = Vec::new();
     for value in [true, false] {
-        let (specialized, copies) = lowered.graph.specialize(roots, flag, value);
+        let (specialized, copies, decided) = match split {
+            Split::Bool(flag) => {
+                let (r, c) = lowered.graph.specialize(roots, flag, value);
+                (r, c, decided)
+            }
+            Split::Pinned(k) if value => {
+                let p = &params.pinned[k];
+                let (r, c) = lowered.graph.specialize_param(roots, p.index, p.value);
+                (r, c, decided | 1 << k)
+            }
+            Split::Pinned(k) => (roots.to_vec(), HashMap::new(), decided | 1 << k),
+        };
         for (old, new) in copies {
             if let Some(name) = names.get(&old).cloned() {
                 names.entry(new).or_insert(name);
             }
         }
-        arms.push(specialized_body(
+        arms.push(specialized_with(
             lowered,
             names,
             &specialized,
             params,
-            depth + 1,
+            (depth + 1, decided),
             emit,
         ));
     }
-    let read = &bool_params[flag as usize];
+    let read = match split {
+        Split::Bool(flag) => params.bool_reads[flag as usize].clone(),
+        Split::Pinned(k) => {
+            let flag = &params.pinned[k].flag;
+            quote!(#flag)
+        }
+    };
     let (on, off) = (&arms[0], &arms[1]);
     quote! {
         if #read { #on } else { #off }
@@ -948,16 +1063,24 @@ mod tests {
         let count = |s: &str, pat: &str| s.matches(pat).count();
         // The forward pass takes two logarithms; the derivative of ln needs none, so the
         // fused pass must not take more than the forward pass does.
-        // Each method has one branch-free variant per setting of its two bool parameters.
-        let variants = 4;
+        // Each method has one branch-free variant per setting of its two bool parameters and
+        // of `gamma` at its default 2 or not.
+        let variants = 8;
         assert_eq!(count(&value, ". ln ()"), 2 * variants, "{value}");
         assert_eq!(count(&value_grad, ". ln ()"), 2 * variants, "{value_grad}");
-        // One powf for the focal factor, one for its derivative (exponent gamma - 1).
-        assert_eq!(count(&value, ". powf ("), variants, "{value}");
-        assert_eq!(count(&value_grad, ". powf ("), 2 * variants, "{value_grad}");
+        // At gamma = 2 the focal factor is a square and its derivative a product: no powf.
+        // Otherwise one powf for the factor, one for its derivative (exponent gamma - 1).
+        assert_eq!(count(&value, ". powi (2i32)"), variants / 2, "{value}");
+        assert_eq!(count(&value, ". powf ("), variants / 2, "{value}");
+        assert_eq!(count(&value_grad, ". powf ("), variants, "{value_grad}");
+        assert_eq!(
+            count(&value_grad, "GAMMA_IS_2"),
+            variants / 2,
+            "{value_grad}"
+        );
         // sigmoid(y_pred), shared by the value and the gradient, and sigmoid(-y_pred) for the
-        // derivative, in each of the two from_logits variants.
-        assert_eq!(count(&value_grad, ". sigmoid ()"), 4, "{value_grad}");
+        // derivative, in each of the four from_logits variants.
+        assert_eq!(count(&value_grad, ". sigmoid ()"), 8, "{value_grad}");
     }
 
     #[test]

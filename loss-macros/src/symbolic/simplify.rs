@@ -77,6 +77,14 @@ impl Graph {
         {
             return id;
         }
+        // `pow(x, n)` for a small integer `n` is `x` multiplied by itself: the same value for
+        // every x (NaN, infinities and signed zeros included), without a logarithm.
+        let small_integer = self
+            .const_value(b)
+            .filter(|n| (2.0..=4.0).contains(n) && n.fract() == 0.0);
+        if let (Op2::Powf, Some(n)) = (op, small_integer) {
+            return self.unary(Op1::Powi(n as i32), a, span);
+        }
         match op {
             Op2::Add if self.is_const(b, 0.0) => return a,
             Op2::Add if self.is_const(a, 0.0) => return b,
