@@ -16,7 +16,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
 use crate::emit::{Bindings, Emitter};
-use crate::symbolic::{Graph, Node, NodeId, RowOp};
+use crate::symbolic::{Graph, Node, NodeId, Op1, Op2, RowOp};
 
 /// How the label of a sparse row is read.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -78,6 +78,23 @@ pub fn row_body(
     let mut deferred_sorted = deferred.clone();
     deferred_sorted.sort_unstable();
 
+    // A softmax `exp(x - logsumexp(x))` in the element outputs reuses the `exp(x - max)` of
+    // the logsumexp's pass, kept in the first output buffer until the write pass overwrites
+    // it: one exponential per element instead of two (and `exp(x - max) / sum` is the more
+    // accurate form).
+    let cache = buffers
+        .first()
+        .filter(|_| !element_roots.is_empty())
+        .and_then(|buffer| {
+            let (r, exps) = softmaxes(graph, element_roots)?;
+            Some(Cache {
+                lse: r,
+                exps,
+                buffer: Ident::new(buffer, proc_macro2::Span::call_site()),
+                inv_sum: em.local("inv_sum"),
+            })
+        });
+
     let roots: Vec<NodeId> = row_roots.iter().chain(element_roots).copied().collect();
     for (_, reductions) in by_depth(graph, &roots) {
         let (looped, at_label): (Vec<NodeId>, Vec<NodeId>) = reductions
@@ -93,6 +110,7 @@ pub fn row_body(
                 &[],
                 &[],
                 &|_| quote!(),
+                cache.as_ref(),
             ));
         }
         for r in at_label {
@@ -121,11 +139,39 @@ pub fn row_body(
             element_roots,
             buffers,
             write,
+            cache.as_ref(),
         ));
     }
     let (row_stmts, row_exprs) = em.program(row_roots);
     out.extend(row_stmts);
     quote!(#out (#(#row_exprs),*))
+}
+
+/// A logsumexp whose `exp(x - max)` terms are kept for the softmaxes of the write pass.
+struct Cache {
+    /// The `logsumexp(x)` node.
+    lse: NodeId,
+    /// The `exp(x - logsumexp(x))` nodes of the element outputs.
+    exps: Vec<NodeId>,
+    /// The output buffer holding `exp(x - max)` between the two passes.
+    buffer: Ident,
+    /// `1 / sum(exp(x - max))`.
+    inv_sum: Ident,
+}
+
+/// The first logsumexp (by node order) whose softmax `exp(x - logsumexp(x))` the element
+/// outputs use, with those softmax nodes.
+fn softmaxes(graph: &Graph, element_roots: &[NodeId]) -> Option<(NodeId, Vec<NodeId>)> {
+    let mut found: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
+    for n in graph.reachable(element_roots) {
+        if let Node::Unary(Op1::Exp, a) = graph.node(n)
+            && let Node::Binary(Op2::Sub, x, r) = graph.node(a)
+            && graph.node(r) == Node::Reduce(RowOp::LogSumExp, x)
+        {
+            found.entry(r).or_default().push(n);
+        }
+    }
+    found.into_iter().next()
 }
 
 /// Every reduction the roots need, directly or through other reductions.
@@ -209,7 +255,10 @@ const LANES: usize = 8;
 
 /// The loops over the row that compute `reductions` (which use no reduction that is not yet
 /// computed) and hand the element outputs `outputs` to `write`: a first loop for the maxima
-/// of `logsumexp`s, then one for everything else.
+/// of `logsumexp`s, then one for everything else. With `cache`, the pass of its logsumexp
+/// keeps `exp(x - max)` in the cache's buffer, and the pass writing the outputs reads its
+/// softmaxes from there.
+#[allow(clippy::too_many_arguments)]
 fn pass(
     em: &mut Emitter,
     graph: &Graph,
@@ -218,6 +267,7 @@ fn pass(
     outputs: &[NodeId],
     buffers: &[&str],
     write: &dyn Fn(&[TokenStream]) -> TokenStream,
+    cache: Option<&Cache>,
 ) -> TokenStream {
     let mut out = TokenStream::new();
     let elements: Vec<NodeId> = reductions.iter().map(|&r| reduced(graph, r)).collect();
@@ -250,8 +300,10 @@ fn pass(
             &[],
             &|_| quote!(),
             &accumulators,
+            &[],
         ));
     }
+    let caching = cache.filter(|c| reductions.contains(&c.lse));
 
     let accumulators: Vec<Accumulator> = reductions
         .iter()
@@ -268,23 +320,45 @@ fn pass(
                     sum: em.local("logsumexp"),
                     max: maxima[&r].clone(),
                     ln_sum: em.local("ln_sum"),
+                    cache: caching
+                        .filter(|c| c.lse == r)
+                        .map(|c| (c.buffer.clone(), c.inv_sum.clone())),
                 },
                 RowOp::AtLabel => unreachable!("at_label needs no pass"),
             }
         })
         .collect();
+    // The softmaxes this pass reads back, if it writes the outputs after the cache was filled.
+    let cached: Vec<(NodeId, TokenStream)> = match cache {
+        Some(c) if !outputs.is_empty() && em.is_in_scope(c.lse) => {
+            let (buffer, inv_sum) = (&c.buffer, &c.inv_sum);
+            c.exps
+                .iter()
+                .map(|&n| (n, quote!(#buffer[at] * #inv_sum)))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let cache_buffer = caching.map(|c| c.buffer.to_string());
+    let buffers: Vec<&str> = match &cache_buffer {
+        Some(b) if outputs.is_empty() => vec![b.as_str()],
+        _ => buffers.to_vec(),
+    };
     out.extend(lane_loop(
         em,
         labels,
         &all,
         outputs.len(),
-        buffers,
+        &buffers,
         write,
         &accumulators,
+        &cached,
     ));
     for (&r, acc) in reductions.iter().zip(accumulators) {
         match acc {
-            Accumulator::SumExp { sum, max, ln_sum } => em.bind_logsumexp(r, sum, max, ln_sum),
+            Accumulator::SumExp {
+                sum, max, ln_sum, ..
+            } => em.bind_logsumexp(r, sum, max, ln_sum),
             Accumulator::Sum(a)
             | Accumulator::Mean(a)
             | Accumulator::Max(a)
@@ -296,7 +370,8 @@ fn pass(
 
 /// One loop over the row in chunks of [`LANES`]: computes `roots` at every element, hands
 /// the first `outputs` of them to `write` (which stores into `buffers[at]`) and feeds the
-/// rest to `accumulators`, which are combined after the loop in a fixed order.
+/// rest to `accumulators`, which are combined after the loop in a fixed order. `given`
+/// nodes are computed by their expressions at the top of the loop body, before the formula.
 ///
 /// The row is split into whole chunks and a tail, and every slice is walked in chunks of
 /// exactly [`LANES`] elements: the compiler then knows every index is in bounds and keeps a
@@ -309,8 +384,19 @@ fn lane_loop(
     buffers: &[&str],
     write: &dyn Fn(&[TokenStream]) -> TokenStream,
     accumulators: &[Accumulator],
+    given: &[(NodeId, TokenStream)],
 ) -> TokenStream {
-    let (stmts, exprs) = em.scoped(|em| em.program(roots));
+    let (stmts, exprs) = em.scoped(|em| {
+        let mut stmts = TokenStream::new();
+        for (n, e) in given {
+            let name = em.local("softmax");
+            stmts.extend(quote!(let #name = #e;));
+            em.bind(*n, name);
+        }
+        let (rest, exprs) = em.program(roots);
+        stmts.extend(rest);
+        (stmts, exprs)
+    });
     let store = write(&exprs[..outputs]);
     let updates: Vec<TokenStream> = accumulators
         .iter()
@@ -384,11 +470,13 @@ enum Accumulator {
     Max(Ident),
     Min(Ident),
     /// The sum of `exp(e - max)` for a `logsumexp` whose maximum is known; finishes as
-    /// `max + ln_sum` with `ln_sum` kept for `x - logsumexp(..)`.
+    /// `max + ln_sum` with `ln_sum` kept for `x - logsumexp(..)`. With a cache, each
+    /// `exp(e - max)` is also stored in the buffer, and `1 / sum` kept.
     SumExp {
         sum: Ident,
         max: Ident,
         ln_sum: Ident,
+        cache: Option<(Ident, Ident)>,
     },
 }
 
@@ -409,7 +497,24 @@ impl Accumulator {
             Accumulator::Sum(a) | Accumulator::Mean(a) => quote!(#a[lane] += #e;),
             Accumulator::Max(a) => quote!(#a[lane] = #a[lane].max(#e);),
             Accumulator::Min(a) => quote!(#a[lane] = #a[lane].min(#e);),
-            Accumulator::SumExp { sum, max, .. } => quote!(#sum[lane] += (#e - #max).exp();),
+            Accumulator::SumExp {
+                sum,
+                max,
+                cache: None,
+                ..
+            } => quote!(#sum[lane] += (#e - #max).exp();),
+            Accumulator::SumExp {
+                sum,
+                max,
+                cache: Some((buffer, _)),
+                ..
+            } => quote! {
+                {
+                    let e = (#e - #max).exp();
+                    #buffer[at] = e;
+                    #sum[lane] += e;
+                }
+            },
         }
     }
 
@@ -420,10 +525,22 @@ impl Accumulator {
             Accumulator::Mean(a) => quote!(let #a = #p::lanes_sum(&#a) / count;),
             Accumulator::Max(a) => quote!(let #a = #p::lanes_max(&#a);),
             Accumulator::Min(a) => quote!(let #a = #p::lanes_min(&#a);),
-            Accumulator::SumExp { sum, max, ln_sum } => quote! {
-                let #ln_sum = #p::lanes_sum(&#sum).ln();
-                let #sum = #max + #ln_sum;
-            },
+            Accumulator::SumExp {
+                sum,
+                max,
+                ln_sum,
+                cache,
+            } => {
+                let inv = cache
+                    .as_ref()
+                    .map(|(_, inv_sum)| quote!(let #inv_sum = F::ONE / #sum;));
+                quote! {
+                    let #sum = #p::lanes_sum(&#sum);
+                    #inv
+                    let #ln_sum = #sum.ln();
+                    let #sum = #max + #ln_sum;
+                }
+            }
         }
     }
 }

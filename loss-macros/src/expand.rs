@@ -1084,6 +1084,33 @@ mod tests {
     }
 
     #[test]
+    fn softmax_gradient_reuses_the_exponentials_of_logsumexp() {
+        let expanded = super::loss(
+            quote!(),
+            quote! {
+                fn ce(y_true: Class, y_pred: Row) -> f64 {
+                    -at_label(y_pred - logsumexp(y_pred))
+                }
+            },
+        )
+        .to_string();
+        assert!(!expanded.contains("compile_error"), "{expanded}");
+        let value_grad = method_body(&expanded, "row_value_grad");
+        let grad_hess = method_body(&expanded, "row_grad_hess");
+        // One exponential per element (in the whole chunks and in the tail), in the pass that
+        // sums them; the gradient pass reads them back from the buffer.
+        for body in [&value_grad, &grad_hess] {
+            assert_eq!(body.matches(". exp ()").count(), 2, "{body}");
+            assert_eq!(body.matches("grad [at] = e ;").count(), 2, "{body}");
+            assert_eq!(
+                body.matches("let softmax = grad [at] * inv_sum ;").count(),
+                2,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
     fn intermediates_keep_the_users_names() {
         let expanded = focal();
         let value_grad = method_body(&expanded, "value_grad");
