@@ -292,13 +292,16 @@ fn pass(
             })
             .collect();
         let roots: Vec<NodeId> = lse.iter().map(|&(_, e)| e).collect();
+        let no_outputs = Outputs {
+            count: 0,
+            buffers: &[],
+            write: &|_| quote!(),
+        };
         out.extend(lane_loop(
             em,
             labels,
             &roots,
-            0,
-            &[],
-            &|_| quote!(),
+            &no_outputs,
             &accumulators,
             &[],
         ));
@@ -344,16 +347,12 @@ fn pass(
         Some(b) if outputs.is_empty() => vec![b.as_str()],
         _ => buffers.to_vec(),
     };
-    out.extend(lane_loop(
-        em,
-        labels,
-        &all,
-        outputs.len(),
-        &buffers,
+    let outs = Outputs {
+        count: outputs.len(),
+        buffers: &buffers,
         write,
-        &accumulators,
-        &cached,
-    ));
+    };
+    out.extend(lane_loop(em, labels, &all, &outs, &accumulators, &cached));
     for (&r, acc) in reductions.iter().zip(accumulators) {
         match acc {
             Accumulator::SumExp {
@@ -380,12 +379,15 @@ fn lane_loop(
     em: &mut Emitter,
     labels: Labels,
     roots: &[NodeId],
-    outputs: usize,
-    buffers: &[&str],
-    write: &dyn Fn(&[TokenStream]) -> TokenStream,
+    outs: &Outputs<'_>,
     accumulators: &[Accumulator],
     given: &[(NodeId, TokenStream)],
 ) -> TokenStream {
+    let Outputs {
+        count: outputs,
+        buffers,
+        write,
+    } = *outs;
     let (stmts, exprs) = em.scoped(|em| {
         let mut stmts = TokenStream::new();
         for (n, e) in given {
@@ -461,6 +463,15 @@ fn lane_loop(
         }
         #(#finish)*
     }
+}
+
+/// What a loop stores per element: its first `count` roots, by `write`, into `buffers` (which
+/// the loop walks along with the inputs).
+#[derive(Clone, Copy)]
+struct Outputs<'a> {
+    count: usize,
+    buffers: &'a [&'a str],
+    write: &'a dyn Fn(&[TokenStream]) -> TokenStream,
 }
 
 /// The running state of one reduction in a pass: one value per lane.
