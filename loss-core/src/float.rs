@@ -23,13 +23,16 @@ mod sealed {
 /// ignore a NaN operand, as `f64::max` does), with the same special values (NaN, ±inf, ±0,
 /// overflow and underflow). `ln`, `exp`, `ln_1p`, `exp_m1`, `tanh`, `powf`, `sigmoid` and
 /// `softplus` are branch-free polynomial implementations that vectorize inside the loss loops
-/// instead of calling libm; they are within 1 to 3 ulp of std (`ln` and `exp`: 1 ulp; `powf`
-/// in `f64`: `1 + 3·|y ln x|` ulp); the table of measured errors is in the source of
+/// instead of calling libm; they are within 2 ulp of the exact value (`ln` and `exp`: 1 ulp;
+/// `powf`: `1 + 3·|y ln x|` ulp); the table of measured errors is in the source of
 /// `loss_core::vmath`. They give the same bits on every CPU. The others:
 ///
 /// - [`sign0`](Float::sign0): the sign with `sign0(0) = 0` (the derivative of `abs`);
 /// - [`sigmoid`](Float::sigmoid), [`softplus`](Float::softplus),
-///   [`log_sigmoid`](Float::log_sigmoid): numerically stable, see [`crate::sigmoid`];
+///   [`log_sigmoid`](Float::log_sigmoid): numerically stable, see [`crate::sigmoid`]; their
+///   `_with` forms take the one exponential they need from
+///   [`exp_neg_abs`](Float::exp_neg_abs), so that a formula using several of them of `z` and
+///   `-z` computes it once;
 /// - [`xlogy`](Float::xlogy): `x * ln(y)`, exactly 0 when `x == 0`;
 /// - [`clip`](Float::clip): clamps without ever panicking.
 pub trait Float:
@@ -111,24 +114,34 @@ pub trait Float:
         }
     }
 
-    /// The logistic function `1 / (1 + e^-x)`, computed without overflow:
-    /// `1 / (1 + exp(-x))` for `x >= 0`, `e / (1 + e)` with `e = exp(x)` otherwise.
+    /// `e^-|x|`, the exponential [`sigmoid`](Float::sigmoid),
+    /// [`softplus`](Float::softplus) and [`log_sigmoid`](Float::log_sigmoid) of `x` and of
+    /// `-x` all need, as an unevaluated sum `(hi, lo)`: `hi` is `exp(-|x|)`, `lo` the digits
+    /// beyond it (what keeps `sigmoid` within 2 ulp). Pass it to the `_with` forms.
+    fn exp_neg_abs(self) -> (Self, Self);
+
+    /// [`sigmoid`](Float::sigmoid)`(self)` given `e = self.exp_neg_abs()` (or
+    /// `(-self).exp_neg_abs()`, the same): the same bits.
+    fn sigmoid_with(self, e: (Self, Self)) -> Self;
+
+    /// [`softplus`](Float::softplus)`(self)` given `e = self.exp_neg_abs()`: the same bits.
+    fn softplus_with(self, e: (Self, Self)) -> Self;
+
+    /// [`log_sigmoid`](Float::log_sigmoid)`(self)` given `e = self.exp_neg_abs()`: the same
+    /// bits.
     #[inline(always)]
-    fn sigmoid(self) -> Self {
-        if self >= Self::ZERO {
-            Self::ONE / (Self::ONE + (-self).exp())
-        } else {
-            let e = self.exp();
-            e / (Self::ONE + e)
-        }
+    fn log_sigmoid_with(self, e: (Self, Self)) -> Self {
+        -(-self).softplus_with(e)
     }
 
+    /// The logistic function `1 / (1 + e^-x)`, computed without overflow: `1 / (1 + e)` for
+    /// `x >= 0`, `e / (1 + e)` otherwise, with `e = exp(-|x|)`;
+    /// `self.sigmoid_with(self.exp_neg_abs())`.
+    fn sigmoid(self) -> Self;
+
     /// `ln(1 + e^x)`, computed as `max(x, 0) + ln_1p(exp(-|x|))` (no overflow, no loss of
-    /// precision for large `|x|`).
-    #[inline(always)]
-    fn softplus(self) -> Self {
-        self.max(Self::ZERO) + (-self.abs()).exp().ln_1p()
-    }
+    /// precision for large `|x|`); `self.softplus_with(self.exp_neg_abs())`.
+    fn softplus(self) -> Self;
 
     /// `ln(sigmoid(x)) = -softplus(-x)`.
     #[inline(always)]
@@ -183,7 +196,8 @@ macro_rules! forward {
 
 macro_rules! impl_float {
     ($t:ident, $field:ident, $ln:ident, $exp:ident, $ln_1p:ident, $exp_m1:ident, $tanh:ident,
-     $powf:ident, $sigmoid:ident, $softplus:ident) => {
+     $powf:ident, $sigmoid:ident, $softplus:ident, $exp_neg_abs:ident, $sigmoid_with:ident,
+     $softplus_with:ident) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -253,6 +267,18 @@ macro_rules! impl_float {
             fn softplus(self) -> Self {
                 vmath::$softplus(self)
             }
+            #[inline(always)]
+            fn exp_neg_abs(self) -> (Self, Self) {
+                vmath::$exp_neg_abs(self)
+            }
+            #[inline(always)]
+            fn sigmoid_with(self, e: (Self, Self)) -> Self {
+                vmath::$sigmoid_with(self, e)
+            }
+            #[inline(always)]
+            fn softplus_with(self, e: (Self, Self)) -> Self {
+                vmath::$softplus_with(self, e)
+            }
 
             #[inline(always)]
             fn make_dyn(entry: &Entry) -> MakeDyn<Self> {
@@ -272,7 +298,10 @@ impl_float!(
     tanh_f32,
     powf_f32,
     sigmoid_f32,
-    softplus_f32
+    softplus_f32,
+    exp_neg_abs_f32,
+    sigmoid_with_f32,
+    softplus_with_f32
 );
 impl_float!(
     f64,
@@ -284,7 +313,10 @@ impl_float!(
     tanh_f64,
     powf_f64,
     sigmoid_f64,
-    softplus_f64
+    softplus_f64,
+    exp_neg_abs_f64,
+    sigmoid_with_f64,
+    softplus_with_f64
 );
 
 #[cfg(test)]
@@ -328,6 +360,80 @@ mod tests {
         assert_eq!(Float::log_sigmoid(1000.0f32), 0.0);
         let x = 0.7f64;
         assert!((Float::log_sigmoid(x) - Float::sigmoid(x).ln()).abs() < 1e-15);
+    }
+
+    /// The same value, bit for bit (any NaN matches any NaN).
+    fn same<F: Float>(a: F, b: F) -> bool {
+        (a.is_nan() && b.is_nan()) || a.to_f64().to_bits() == b.to_f64().to_bits()
+    }
+
+    /// One `exp_neg_abs(z)` serves `sigmoid`, `softplus` and `log_sigmoid` of `z` and `-z`
+    /// with exactly the bits of the functions computing their own exponential.
+    fn check_shared_exponential<F: Float>(z: F) {
+        let e = z.exp_neg_abs();
+        let e_neg = (-z).exp_neg_abs();
+        assert!(
+            same(e.0, e_neg.0) && same(e.1, e_neg.1),
+            "exp_neg_abs(±{z})"
+        );
+        assert!(
+            same(e.0, (-z.abs()).exp()),
+            "exp_neg_abs({z}) is not exp(-|z|)"
+        );
+        for x in [z, -z] {
+            assert!(same(x.sigmoid_with(e), x.sigmoid()), "sigmoid({x})");
+            assert!(same(x.softplus_with(e), x.softplus()), "softplus({x})");
+            assert!(
+                same(x.log_sigmoid_with(e), x.log_sigmoid()),
+                "log_sigmoid({x})"
+            );
+        }
+    }
+
+    #[test]
+    fn one_exponential_for_sigmoid_and_softplus_gives_the_same_bits() {
+        let specials = [
+            0.0,
+            f64::INFINITY,
+            f64::NAN,
+            f64::MAX,
+            1e300,
+            1e30,
+            1000.0,
+            745.2,
+            709.8,
+            104.0,
+            88.8,
+            36.0,
+            17.0,
+            1.0,
+            0.5,
+            1e-8,
+            1e-30,
+            1e-40,
+            1e-300,
+            f64::MIN_POSITIVE,
+            5e-324,
+        ];
+        // xorshift64*: random bit patterns (all magnitudes), and a sweep where the functions
+        // bend.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        let mut zs: Vec<f64> = specials.iter().flat_map(|&x| [x, -x]).collect();
+        for i in 0..20_000 {
+            zs.push(f64::from_bits(next()));
+            zs.push(f64::from(f32::from_bits(next() as u32)));
+            zs.push(-40.0 + 80.0 * f64::from(i) / 20_000.0);
+        }
+        for z in zs {
+            check_shared_exponential(z);
+            check_shared_exponential(z as f32);
+        }
     }
 
     #[test]

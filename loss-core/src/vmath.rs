@@ -8,21 +8,26 @@
 //! its own), so a value is the same bits whichever instruction set a loop was compiled for
 //! (the engine compiles its hot loops for AVX2+FMA and for the baseline, see `simd`).
 //!
-//! Accuracy, measured against the standard library (`f32`: against the `f64` functions of
-//! std, i.e. the true value; `f64`: against std's `f64` functions, themselves within 1 ulp)
-//! over millions of random bit patterns and every special value (±0, subnormals, ±inf, NaN),
-//! by the test `accuracy_against_std` below. Special values (NaN, ±inf, ±0, overflow and
+//! `sigmoid` and `softplus` (and `log_sigmoid(x) = -softplus(-x)`) of `x` and of `-x` all need
+//! `e^-|x|`: [`exp_neg_abs_f32`] computes it (with the digits beyond its rounding, which keep
+//! `sigmoid` within 2 ulp), and `sigmoid_with_*`, `softplus_with_*` take it, so that a
+//! formula needing several of them computes one exponential, with the same bits.
+//!
+//! Accuracy, measured against the exact value (`f32`: the `f64` functions of std; `f64`: a
+//! double-double evaluation in the test, as std's own `tanh` is 2 ulp off in places) over
+//! millions of random bit patterns and every special value (±0, subnormals, ±inf, NaN), by
+//! the test `accuracy_against_std` below. Special values (NaN, ±inf, ±0, overflow and
 //! underflow thresholds) follow std exactly.
 //!
 //! | function | f32 max error | f64 max error |
 //! |---|---|---|
-//! | `exp` | 1 ulp (0.97 measured) | 1 ulp |
-//! | `ln` | 1 ulp (0.82) | 1 ulp |
-//! | `ln_1p` | 2 ulp (1.44) | 2 ulp (1) |
-//! | `exp_m1` | 2 ulp (1.49) | 2 ulp |
-//! | `tanh` | 2 ulp (1.30) | 3 ulp |
-//! | `sigmoid` | 2.5 ulp (2.40, where the result crosses a power of 2) | 2 ulp |
-//! | `softplus` (and `log_sigmoid`) | 2 ulp (1.85) | 2 ulp |
+//! | `exp` | 1 ulp (0.97 measured) | 1 ulp (0.88) |
+//! | `ln` | 1 ulp (0.82) | 1 ulp (0.80) |
+//! | `ln_1p` | 1.5 ulp (1.44) | 1.5 ulp (1.44) |
+//! | `exp_m1` | 1.5 ulp (1.49) | 2 ulp (1.54) |
+//! | `tanh` | 1.5 ulp (1.30) | 1.5 ulp (1.28) |
+//! | `sigmoid` | 1.5 ulp (1.22) | 1.5 ulp (1.11) |
+//! | `softplus` (and `log_sigmoid`) | 2 ulp (1.61) | 2 ulp (1.57) |
 //! | `powf(x, y)` | `1 + 3·|y ln x|` ulp | `1 + 3·|y ln x|` ulp |
 //!
 //! (The table is what the test asserts; it prints the maxima it measured.)
@@ -76,17 +81,46 @@ fn expm1_tail_f32(r: f32) -> f32 {
     p * (r * r)
 }
 
+/// `e^r` for `|r| <= ln2/2` as `hi + lo`: `hi` is `1 + (r + tail)` rounded, `lo` the two
+/// rounding errors of that sum (each exact by Fast2Sum: `|r| >= |tail|`, `1 >= |r + tail|`).
+/// Callers that only need `hi` leave `lo` to dead-code elimination.
+#[inline(always)]
+fn exp_r_f32(r: f32) -> (f32, f32) {
+    let tail = expm1_tail_f32(r);
+    let t = r + tail;
+    let hi = t + 1.0;
+    let lo = (t - (hi - 1.0)) + (tail - (t - r));
+    (hi, lo)
+}
+
+/// `e^x` for `x` already clamped to `[-104, 89]` (or NaN) as `hi + lo`, `hi` rounded.
+#[inline(always)]
+fn exp_parts_f32(x: f32) -> (f32, f32) {
+    let (_, k, r) = reduce_f32(x);
+    let (p, p_lo) = exp_r_f32(r);
+    // 2^k in two factors: the result may be subnormal or overflow.
+    let k1 = k >> 1;
+    let (s1, s2) = (pow2i_f32(k1), pow2i_f32(k.wrapping_sub(k1)));
+    (p * s1 * s2, p_lo * s1 * s2)
+}
+
 /// `e^x`.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     // Clamp (keeping NaN) so that 2^k stays in range; beyond, the result is inf or 0 anyway.
     let x = if x > 89.0 { 89.0 } else { x };
     let x = if x < -104.0 { -104.0 } else { x };
-    let (_, k, r) = reduce_f32(x);
-    let p = expm1_tail_f32(r) + r + 1.0;
-    // 2^k in two factors: the result may be subnormal or overflow.
-    let k1 = k >> 1;
-    p * pow2i_f32(k1) * pow2i_f32(k.wrapping_sub(k1))
+    exp_parts_f32(x).0
+}
+
+/// `e^-|x|` as `(hi, lo)`: `hi` is exactly [`exp_f32`]`(-|x|)`, `lo` the digits beyond it
+/// (`|lo| <= ulp(hi)`). The one exponential of [`sigmoid_with_f32`] and
+/// [`softplus_with_f32`], so that both (of `x` or `-x`) can share it.
+#[inline(always)]
+pub fn exp_neg_abs_f32(x: f32) -> (f32, f32) {
+    let x = -x.abs();
+    let x = if x < -104.0 { -104.0 } else { x };
+    exp_parts_f32(x)
 }
 
 /// `e^x - 1`, accurate near 0.
@@ -175,16 +209,43 @@ pub fn tanh_f32(x: f32) -> f32 {
 /// `1 / (1 + e^-x)`, without overflow.
 #[inline(always)]
 pub fn sigmoid_f32(x: f32) -> f32 {
-    let e = exp_f32(-x.abs());
-    let num = if x >= 0.0 { 1.0 } else { e }; // NaN: e is NaN
-    num / (1.0 + e)
+    sigmoid_with_f32(x, exp_neg_abs_f32(x))
+}
+
+/// [`sigmoid_f32`]`(x)` given `e = `[`exp_neg_abs_f32`]`(x)` (the same bits).
+///
+/// `1 / (1 + e)` for `x >= 0`, `e / (1 + e)` otherwise. Rounded as written, the error of
+/// `e`, the rounding of `1 + e` and the division add up to 2.5 ulp where the result falls
+/// just below a power of 2 (its ulp halves there). So `e` comes with its low part and `1 + e`
+/// with its rounding error (`s + s_lo`), and the quotient `q = num / s` is corrected to first
+/// order: `(num + num_lo) / (s + s_lo) ~ q + (num_lo - q s_lo) / s`, where `1 / s` is `q`
+/// (`x >= 0`) or `1 - q` (as `1 - e / (1 + e) = 1 / (1 + e)`): no second division.
+#[inline(always)]
+pub fn sigmoid_with_f32(x: f32, (e, e_lo): (f32, f32)) -> f32 {
+    let s = 1.0 + e;
+    let s_lo = (e - (s - 1.0)) + e_lo; // Fast2Sum: e <= 1
+    let pos = x >= 0.0; // NaN: e is NaN
+    let num = if pos { 1.0 } else { e };
+    let num_lo = if pos { 0.0 } else { e_lo };
+    let q = num / s;
+    let inv_s = if pos { q } else { 1.0 - q };
+    q + (num_lo - q * s_lo) * inv_s
 }
 
 /// `ln(1 + e^x)`, without overflow.
 #[inline(always)]
 pub fn softplus_f32(x: f32) -> f32 {
+    softplus_with_f32(x, exp_neg_abs_f32(x))
+}
+
+/// [`softplus_f32`]`(x)` given `e = `[`exp_neg_abs_f32`]`(x)` (the same bits):
+/// `max(x, 0) + ln_1p(e)`, with the low part of `e` joining the correction of `ln_1p` for the
+/// rounding of `1 + e` (`e` is in `[0, 1]`, so none of `ln_1p`'s special cases arise).
+#[inline(always)]
+pub fn softplus_with_f32(x: f32, (e, e_lo): (f32, f32)) -> f32 {
     let m = if x > 0.0 { x } else { 0.0 };
-    m + ln_1p_f32(exp_f32(-x.abs()))
+    let u = 1.0 + e;
+    m + (ln_f32(u) + ((e - (u - 1.0)) + e_lo) / u)
 }
 
 /// `x^y` with the special cases of `f32::powf`, as `exp(y ln|x|)` in `f32`.
@@ -261,35 +322,75 @@ fn exp_c_f64(r: f64) -> f64 {
     r - t * p
 }
 
+/// `e^r - 1` for the reduced `r = hi - lo` as `em + em_lo`: fdlibm's `r + r c / (2 - c)`,
+/// with the rounding error of its last subtraction (Fast2Sum: `|hi| >= |lo - r c / (2 - c)|`).
+#[inline(always)]
+fn expm1_r_f64(hi: f64, lo: f64) -> (f64, f64) {
+    let r = hi - lo;
+    let c = exp_c_f64(r);
+    let v = lo - (r * c) / (2.0 - c);
+    let em = hi - v;
+    (em, (hi - em) - v)
+}
+
+/// `e^x` for `x` already clamped to `[-746, 710]` (or NaN) as `hi + lo`, `hi` rounded.
+#[inline(always)]
+fn exp_parts_f64(x: f64) -> (f64, f64) {
+    let (k, hi, lo) = reduce_f64(x);
+    let (em, em_lo) = expm1_r_f64(hi, lo);
+    let p = 1.0 + em;
+    let p_lo = (em - (p - 1.0)) + em_lo; // Fast2Sum: |em| < 1
+    let k1 = k >> 1;
+    let (s1, s2) = (pow2i_f64(k1), pow2i_f64(k.wrapping_sub(k1)));
+    (p * s1 * s2, p_lo * s1 * s2)
+}
+
 /// `e^x`.
 #[inline(always)]
 pub fn exp_f64(x: f64) -> f64 {
     let x = if x > 710.0 { 710.0 } else { x };
     let x = if x < -746.0 { -746.0 } else { x };
-    let (k, hi, lo) = reduce_f64(x);
-    let r = hi - lo;
-    let c = exp_c_f64(r);
-    let y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
+    exp_parts_f64(x).0
+}
+
+/// `e^-|x|` as `(hi, lo)` (see [`exp_neg_abs_f32`]).
+#[inline(always)]
+pub fn exp_neg_abs_f64(x: f64) -> (f64, f64) {
+    let x = -x.abs();
+    let x = if x < -746.0 { -746.0 } else { x };
+    exp_parts_f64(x)
+}
+
+/// `e^x - 1` as `hi + lo` (tiny `x` aside: `exp_m1_f64` returns those as they are).
+#[inline(always)]
+fn exp_m1_parts_f64(x: f64) -> (f64, f64) {
+    let xc = if x > 710.0 { 710.0 } else { x };
+    let xc = if xc < -60.0 { -60.0 } else { xc };
+    let (k, hi, lo) = reduce_f64(xc);
+    let (em, em_lo) = expm1_r_f64(hi, lo);
     let k1 = k >> 1;
-    y * pow2i_f64(k1) * pow2i_f64(k.wrapping_sub(k1))
+    let s1 = pow2i_f64(k1);
+    let s2 = pow2i_f64(k.wrapping_sub(k1));
+    // 2^k (em + 1) - 1: for small k as 2^k em + (2^k - 1) (exact 2^k - 1), with the rounding
+    // of that sum (Fast2Sum: |2^k - 1| >= |2^k em| for k != 0, and 2^k - 1 = 0 for k = 0) and
+    // the low part of em; else directly.
+    let (a, b) = (s1 * s2 * em, s1 * s2 - 1.0);
+    let small = b + a;
+    let small_lo = (a - (small - b)) + s1 * s2 * em_lo;
+    let large = (em + 1.0) * s1 * s2 - 1.0;
+    if k > 53 {
+        (large, 0.0)
+    } else {
+        (small, small_lo)
+    }
 }
 
 /// `e^x - 1`, accurate near 0.
 #[inline(always)]
 pub fn exp_m1_f64(x: f64) -> f64 {
-    let xc = if x > 710.0 { 710.0 } else { x };
-    let xc = if xc < -60.0 { -60.0 } else { xc };
-    let (k, hi, lo) = reduce_f64(xc);
-    let r = hi - lo;
-    let c = exp_c_f64(r);
-    // e^r - 1 = r + r c / (2 - c), with the low part of r kept.
-    let em = hi - (lo - (r * c) / (2.0 - c));
-    let k1 = k >> 1;
-    let s1 = pow2i_f64(k1);
-    let s2 = pow2i_f64(k.wrapping_sub(k1));
-    let small = s1 * s2 * em + (s1 * s2 - 1.0);
-    let large = (em + 1.0) * s1 * s2 - 1.0;
-    let y = if k > 53 { large } else { small };
+    // The low part would bring the error from 1.54 to 1.33 ulp at a quarter more time; `tanh`,
+    // which needs it, takes it.
+    let (y, _) = exp_m1_parts_f64(x);
     if x.abs() < 5.551_115_123_125_783e-17 {
         x
     } else {
@@ -347,26 +448,52 @@ pub fn tanh_f64(x: f64) -> f64 {
     // tanh rounds to 1 beyond 19.1.
     let a = x.abs();
     let a = if a > 20.0 { 20.0 } else { a };
-    let e = exp_m1_f64(-2.0 * a);
-    let near = -e / (e + 2.0);
-    let e = exp_m1_f64(a + a);
-    let far = e / (e + 2.0);
-    copysign_f64(if a < 0.55 { near } else { far }, x)
+    // tanh a = m / (m + 2) with m = e^2a - 1 = m_hi + m_lo, one exponential for every a. As
+    // in `sigmoid_with_f64`, the quotient is corrected for m_lo and for the rounding of
+    // m + 2 (2Sum), with 1 / (m + 2) = (1 - q) / 2. (Tiny and subnormal a, where m = 2a,
+    // come out as a; the sign is set last.)
+    let (m, m_lo) = exp_m1_parts_f64(a + a);
+    let d = m + 2.0;
+    let bb = d - m;
+    let d_lo = ((m - (d - bb)) + (2.0 - bb)) + m_lo;
+    let q = m / d;
+    let y = q + (m_lo - q * d_lo) * ((1.0 - q) * 0.5);
+    copysign_f64(y, x)
 }
 
 /// `1 / (1 + e^-x)`, without overflow.
 #[inline(always)]
 pub fn sigmoid_f64(x: f64) -> f64 {
-    let e = exp_f64(-x.abs());
-    let num = if x >= 0.0 { 1.0 } else { e };
-    num / (1.0 + e)
+    sigmoid_with_f64(x, exp_neg_abs_f64(x))
+}
+
+/// [`sigmoid_f64`]`(x)` given `e = `[`exp_neg_abs_f64`]`(x)` (the same bits); computed as
+/// [`sigmoid_with_f32`].
+#[inline(always)]
+pub fn sigmoid_with_f64(x: f64, (e, e_lo): (f64, f64)) -> f64 {
+    let s = 1.0 + e;
+    let s_lo = (e - (s - 1.0)) + e_lo;
+    let pos = x >= 0.0;
+    let num = if pos { 1.0 } else { e };
+    let num_lo = if pos { 0.0 } else { e_lo };
+    let q = num / s;
+    let inv_s = if pos { q } else { 1.0 - q };
+    q + (num_lo - q * s_lo) * inv_s
 }
 
 /// `ln(1 + e^x)`, without overflow.
 #[inline(always)]
 pub fn softplus_f64(x: f64) -> f64 {
+    softplus_with_f64(x, exp_neg_abs_f64(x))
+}
+
+/// [`softplus_f64`]`(x)` given `e = `[`exp_neg_abs_f64`]`(x)` (the same bits); computed as
+/// [`softplus_with_f32`].
+#[inline(always)]
+pub fn softplus_with_f64(x: f64, (e, e_lo): (f64, f64)) -> f64 {
     let m = if x > 0.0 { x } else { 0.0 };
-    m + ln_1p_f64(exp_f64(-x.abs()))
+    let u = 1.0 + e;
+    m + (ln_f64(u) + ((e - (u - 1.0)) + e_lo) / u)
 }
 
 /// `x^y` with the special cases of `f64::powf`, as `exp(y ln|x|)`.
@@ -536,27 +663,261 @@ mod tests {
         (key(got) as i128 - key(want) as i128).unsigned_abs() as f64
     }
 
-    /// The largest error over `xs`, and the input where it occurs.
-    fn worst32(xs: &[f32], f: impl Fn(f32) -> f32, exact: impl Fn(f64) -> f64) -> (f64, f32) {
-        let mut worst = (0.0, 0.0);
-        for &x in xs {
-            let e = ulps32(f(x), exact(f64::from(x)));
-            if e > worst.0 || e.is_nan() {
-                worst = (e, x);
+    /// The largest of `err` over `xs` (a NaN counts as the largest), and the first input
+    /// where it occurs; on every core (the `f64` reference is slow).
+    fn worst<T: Copy + Default + Send + Sync>(xs: &[T], err: impl Fn(T) -> f64 + Sync) -> (f64, T) {
+        let worst_of = |xs: &[T]| {
+            let mut worst = (0.0, T::default());
+            for &x in xs {
+                let e = err(x);
+                if e > worst.0 || e.is_nan() {
+                    worst = (e, x);
+                }
             }
-        }
-        worst
+            worst
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = xs.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let jobs: Vec<_> = xs
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || worst_of(part)))
+                .collect();
+            let mut worst = (0.0, T::default());
+            for job in jobs {
+                let w = job.join().expect("no panic");
+                if w.0 > worst.0 || w.0.is_nan() {
+                    worst = w;
+                }
+            }
+            worst
+        })
     }
 
-    fn worst64(xs: &[f64], f: impl Fn(f64) -> f64, std: impl Fn(f64) -> f64) -> (f64, f64) {
-        let mut worst = (0.0, 0.0);
-        for &x in xs {
-            let e = ulps64(f(x), std(x));
-            if e > worst.0 || e.is_nan() {
-                worst = (e, x);
+    fn worst32(xs: &[f32], f: fn(f32) -> f32, exact: fn(f64) -> f64) -> (f64, f32) {
+        worst(xs, |x| ulps32(f(x), exact(f64::from(x))))
+    }
+
+    /// Error of an f64 result in ulps of the exact value `want`. Where std's result `std` is
+    /// a special value (NaN, ±inf, or a zero with its sign), `got` must be the same.
+    fn ulps64_exact(got: f64, want: exact::Exact, std: f64) -> f64 {
+        if !std.is_finite() || want.m.0 == 0.0 || (got == 0.0 && std == 0.0) {
+            let same = got.to_bits() == std.to_bits() || (got.is_nan() && std.is_nan());
+            return if same { 0.0 } else { f64::INFINITY };
+        }
+        // The exponent of the exact value (subnormals: that of the smallest normal), from the
+        // bits of the leading part.
+        let e = ((want.m.0.to_bits() >> 52) & 0x7ff) as i32 - 1023 + want.k;
+        let e = e.max(-1022);
+        let got_m = exact::Dd::of(got).scale(-want.k).0; // a power of 2: exact
+        ((got_m - want.m.0) - want.m.1).abs() / 2f64.powf(f64::from(e - 52 - want.k))
+    }
+
+    fn worst64(
+        xs: &[f64],
+        f: fn(f64) -> f64,
+        std: fn(f64) -> f64,
+        exact: fn(f64) -> exact::Exact,
+    ) -> (f64, f64) {
+        worst(xs, |x| {
+            let want = std(x);
+            // Special inputs and results are std's, to be matched exactly.
+            if x.is_finite() && want.is_finite() {
+                ulps64_exact(f(x), exact(x), want)
+            } else {
+                ulps64_exact(f(x), exact::Dd::of(want).into(), want)
+            }
+        })
+    }
+
+    /// Reference values for the `f64` functions, to ~2^-100 relative: double-double
+    /// arithmetic (with `mul_add`, exact here: this is the test, not the kernels), `e^x` by
+    /// its series after `x = k ln2 + r`, `ln` by `atanh`. A value is `m · 2^k`, so that
+    /// subnormal results keep all their digits.
+    mod exact {
+        /// `hi + lo`, `|lo| <= ulp(hi) / 2`.
+        #[derive(Clone, Copy)]
+        pub struct Dd(pub f64, pub f64);
+
+        fn two_sum(a: f64, b: f64) -> Dd {
+            let s = a + b;
+            let bb = s - a;
+            Dd(s, (a - (s - bb)) + (b - bb))
+        }
+
+        impl Dd {
+            pub fn of(x: f64) -> Dd {
+                Dd(x, 0.0)
+            }
+            pub fn add(self, o: Dd) -> Dd {
+                let s = two_sum(self.0, o.0);
+                let t = two_sum(self.1, o.1);
+                let s = two_sum(s.0, s.1 + t.0);
+                two_sum(s.0, s.1 + t.1)
+            }
+            pub fn sub(self, o: Dd) -> Dd {
+                self.add(Dd(-o.0, -o.1))
+            }
+            pub fn mul(self, o: Dd) -> Dd {
+                let p = self.0 * o.0;
+                let e = self.0.mul_add(o.0, -p);
+                two_sum(p, e + (self.0 * o.1 + self.1 * o.0))
+            }
+            pub fn div(self, o: Dd) -> Dd {
+                let q1 = self.0 / o.0;
+                let r = self.sub(o.mul(Dd::of(q1)));
+                let q2 = r.0 / o.0;
+                let r = r.sub(o.mul(Dd::of(q2)));
+                two_sum(q1, q2).add(Dd::of(r.0 / o.0))
+            }
+            /// `self · 2^k`, exact unless the result is subnormal.
+            pub fn scale(self, k: i32) -> Dd {
+                let (s1, s2) = (pow2(k / 2), pow2(k - k / 2));
+                Dd(self.0 * s1 * s2, self.1 * s1 * s2)
             }
         }
-        worst
+
+        fn pow2(k: i32) -> f64 {
+            f64::from_bits(((k + 1023) as u64) << 52)
+        }
+
+        /// `m · 2^k`.
+        #[derive(Clone, Copy)]
+        pub struct Exact {
+            pub m: Dd,
+            pub k: i32,
+        }
+
+        impl From<Dd> for Exact {
+            fn from(m: Dd) -> Exact {
+                Exact { m, k: 0 }
+            }
+        }
+
+        impl Exact {
+            pub fn value(self) -> Dd {
+                self.m.scale(self.k)
+            }
+        }
+
+        const LN2: Dd = Dd(std::f64::consts::LN_2, 2.319_046_813_846_299_6e-17);
+
+        /// `1/n` (`[0]`: 1) and `1/n!`, as double-doubles.
+        fn inverses() -> &'static ([Dd; 48], [Dd; 16]) {
+            static INV: std::sync::OnceLock<([Dd; 48], [Dd; 16])> = std::sync::OnceLock::new();
+            INV.get_or_init(|| {
+                let inv: [Dd; 48] =
+                    std::array::from_fn(|n| Dd::of(1.0).div(Dd::of(n.max(1) as f64)));
+                let mut fact = [Dd::of(1.0); 16];
+                for n in 1..16 {
+                    fact[n] = fact[n - 1].mul(inv[n]);
+                }
+                (inv, fact)
+            })
+        }
+
+        /// `e^r - 1` for `|r| <= 1/2`: the series (13 terms) at `r / 32`, then squared 5 times
+        /// as `e^2a - 1 = m (m + 2)`.
+        fn expm1_series(r: Dd) -> Dd {
+            let (_, fact) = inverses();
+            let r = r.scale(-5);
+            let mut t = fact[13];
+            for n in (1..13).rev() {
+                t = fact[n].add(t.mul(r));
+            }
+            let mut m = r.mul(t);
+            for _ in 0..5 {
+                m = m.mul(m.add(Dd::of(2.0)));
+            }
+            m
+        }
+
+        /// `e^x` for finite `x` (beyond `±1100` as at `±1100`: 0 or inf all the same).
+        pub fn exp(x: f64) -> Exact {
+            let x = x.clamp(-1100.0, 1100.0);
+            let k = (x / std::f64::consts::LN_2).round();
+            let r = Dd::of(x).sub(LN2.mul(Dd::of(k)));
+            let m = expm1_series(r).add(Dd::of(1.0));
+            Exact { m, k: k as i32 }
+        }
+
+        pub fn exp_m1(x: f64) -> Exact {
+            if x.abs() < 1e-200 {
+                Dd(x, 0.5 * x * x).into() // r / 32 above would lose digits
+            } else if x.abs() <= 0.5 {
+                expm1_series(Dd::of(x)).into()
+            } else if x > 700.0 {
+                exp(x) // - 1 is below its last digit
+            } else {
+                exp(x).value().sub(Dd::of(1.0)).into()
+            }
+        }
+
+        /// `ln u` for a positive finite `u`.
+        pub fn ln_dd(u: Dd) -> Dd {
+            let k = u.0.log2().round() as i32;
+            let m = u.scale(-k); // in [sqrt(1/2), sqrt(2)]
+            let z = m.sub(Dd::of(1.0)).div(m.add(Dd::of(1.0)));
+            let z2 = z.mul(z);
+            // ln m = 2 atanh z = 2 (z + z^3/3 + ..), |z| <= 0.18.
+            let (inv, _) = inverses();
+            let mut t = Dd::of(0.0);
+            for n in (0..22).rev() {
+                t = t.mul(z2).add(inv[2 * n + 1]);
+            }
+            LN2.mul(Dd::of(f64::from(k))).add(z.mul(t).mul(Dd::of(2.0)))
+        }
+
+        pub fn ln(x: f64) -> Exact {
+            ln_dd(Dd::of(x)).into()
+        }
+
+        pub fn ln_1p(x: f64) -> Exact {
+            if x.abs() < 1e-30 {
+                Dd(x, -0.5 * x * x).into()
+            } else {
+                ln_dd(two_sum(1.0, x)).into()
+            }
+        }
+
+        pub fn tanh(x: f64) -> Exact {
+            if x.abs() > 20.0 {
+                Dd::of(x.signum()).into() // 1 - 2e-17 rounds to 1
+            } else if x.abs() < 1e-30 {
+                Dd::of(x).into()
+            } else {
+                let m = exp_m1(2.0 * x).value();
+                m.div(m.add(Dd::of(2.0))).into()
+            }
+        }
+
+        pub fn sigmoid(x: f64) -> Exact {
+            let e = exp(-x.abs());
+            let den = e.value().add(Dd::of(1.0));
+            if x >= 0.0 {
+                Dd::of(1.0).div(den).into()
+            } else {
+                Exact {
+                    m: e.m.div(den),
+                    k: e.k,
+                }
+            }
+        }
+
+        pub fn softplus(x: f64) -> Exact {
+            let e = exp(-x.abs());
+            // ln(1 + e) = e (1 - e/2 + ..): below 2^-900 the tail is far below the last digit.
+            let l = if e.k < -900 {
+                e
+            } else {
+                ln_dd(e.value().add(Dd::of(1.0))).into()
+            };
+            if x > 0.0 {
+                Dd::of(x).add(l.value()).into()
+            } else {
+                l
+            }
+        }
     }
 
     fn sigmoid_ref(x: f64) -> f64 {
@@ -584,10 +945,10 @@ mod tests {
         let cases32: [Case32; 7] = [
             ("exp", exp_f32, f64::exp, -110.0, 90.0, 1.0),
             ("ln", ln_f32, f64::ln, 0.0, 4.0, 1.0),
-            ("ln_1p", ln_1p_f32, f64::ln_1p, -1.0, 4.0, 2.0),
-            ("exp_m1", exp_m1_f32, f64::exp_m1, -20.0, 90.0, 2.0),
-            ("tanh", tanh_f32, f64::tanh, -10.0, 10.0, 2.0),
-            ("sigmoid", sigmoid_f32, sigmoid_ref, -110.0, 110.0, 2.5),
+            ("ln_1p", ln_1p_f32, f64::ln_1p, -1.0, 4.0, 1.5),
+            ("exp_m1", exp_m1_f32, f64::exp_m1, -20.0, 90.0, 1.5),
+            ("tanh", tanh_f32, f64::tanh, -10.0, 10.0, 1.5),
+            ("sigmoid", sigmoid_f32, sigmoid_ref, -110.0, 110.0, 1.5),
             ("softplus", softplus_f32, softplus_ref, -110.0, 110.0, 2.0),
         ];
         let mut failures = Vec::new();
@@ -599,19 +960,51 @@ mod tests {
                 failures.push(format!("f32 {name}: {e} ulp at {at:e}"));
             }
         }
-        type Case64 = (&'static str, fn(f64) -> f64, fn(f64) -> f64, f64, f64, f64);
+        type Case64 = (
+            &'static str,
+            fn(f64) -> f64,
+            fn(f64) -> f64,
+            fn(f64) -> exact::Exact,
+            f64,
+            f64,
+            f64,
+        );
         let cases64: [Case64; 7] = [
-            ("exp", exp_f64, f64::exp, -750.0, 712.0, 1.0),
-            ("ln", ln_f64, f64::ln, 0.0, 4.0, 1.0),
-            ("ln_1p", ln_1p_f64, f64::ln_1p, -1.0, 4.0, 2.0),
-            ("exp_m1", exp_m1_f64, f64::exp_m1, -40.0, 712.0, 2.0),
-            ("tanh", tanh_f64, f64::tanh, -20.0, 20.0, 3.0),
-            ("sigmoid", sigmoid_f64, sigmoid_ref, -750.0, 750.0, 2.0),
-            ("softplus", softplus_f64, softplus_ref, -750.0, 750.0, 2.0),
+            ("exp", exp_f64, f64::exp, exact::exp, -750.0, 712.0, 1.0),
+            ("ln", ln_f64, f64::ln, exact::ln, 0.0, 4.0, 1.0),
+            ("ln_1p", ln_1p_f64, f64::ln_1p, exact::ln_1p, -1.0, 4.0, 1.5),
+            (
+                "exp_m1",
+                exp_m1_f64,
+                f64::exp_m1,
+                exact::exp_m1,
+                -40.0,
+                712.0,
+                2.0,
+            ),
+            ("tanh", tanh_f64, f64::tanh, exact::tanh, -20.0, 20.0, 1.5),
+            (
+                "sigmoid",
+                sigmoid_f64,
+                sigmoid_ref,
+                exact::sigmoid,
+                -750.0,
+                750.0,
+                1.5,
+            ),
+            (
+                "softplus",
+                softplus_f64,
+                softplus_ref,
+                exact::softplus,
+                -750.0,
+                750.0,
+                2.0,
+            ),
         ];
-        for (i, (name, f, std, lo, hi, bound)) in cases64.into_iter().enumerate() {
+        for (i, (name, f, std, exact, lo, hi, bound)) in cases64.into_iter().enumerate() {
             let xs = points64(N, lo, hi, 31 + i as u64);
-            let (e, at) = worst64(&xs, f, std);
+            let (e, at) = worst64(&xs, f, std, exact);
             println!("f64 {name}: max {e:.3} ulp at {at:e}");
             if e > bound {
                 failures.push(format!("f64 {name}: {e} ulp at {at:e}"));

@@ -5,6 +5,12 @@
 //! once. A node needed by only one branch of an `if` is computed inside that branch (a
 //! `bool` parameter such as `from_logits` then costs one predictable branch, not both
 //! formulas); a node needed by both branches is hoisted above the `if`.
+//!
+//! `sigmoid`, `softplus` and `log_sigmoid` of `z` and of `-z` all need `exp(-|z|)`. Where a
+//! block holds a `softplus` (or `log_sigmoid`) and another of them of the same `z`, as the
+//! value and the gradient of a loss written with `softplus(z)` do, that exponential is
+//! computed once (`let e_z = z.exp_neg_abs();`) and each takes it (`z.softplus_with(e_z)`,
+//! the same bits as `z.softplus()`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -35,6 +41,9 @@ pub struct Emitter<'a> {
     /// `x - logsumexp(..)` is computed as `(x - max) - ln(sum)`, which keeps the digits of a
     /// log-probability near 0 that `x - (max + ln(sum))` loses when `x` is large.
     logsumexp_parts: HashMap<NodeId, (Ident, Ident)>,
+    /// For an argument `z` of `sigmoid`, `softplus`, `log_sigmoid` (of `z` or `-z`): the local
+    /// holding `z.exp_neg_abs()`, once computed in the current scope.
+    exp_neg_abs: HashMap<NodeId, Ident>,
     /// Whether a select on this node (a condition) is emitted as a branch.
     branch_on: Vec<bool>,
     used_names: HashSet<String>,
@@ -72,6 +81,7 @@ impl<'a> Emitter<'a> {
             bindings,
             in_scope: HashMap::new(),
             logsumexp_parts: HashMap::new(),
+            exp_neg_abs: HashMap::new(),
             branch_on,
             used_names,
             counter: 0,
@@ -85,6 +95,7 @@ impl<'a> Emitter<'a> {
 
     fn block(&mut self, roots: &[NodeId]) -> (TokenStream, Vec<TokenStream>) {
         let mut here: Vec<NodeId> = self.unconditional(roots).into_iter().collect();
+        let shared = self.shared_exponentials(&here);
         // A single result computed last is the block's tail expression, not a `let` that is
         // returned at once.
         let tail = match (roots, here.last()) {
@@ -93,14 +104,71 @@ impl<'a> Emitter<'a> {
         };
         let mut stmts = TokenStream::new();
         for id in here {
+            stmts.extend(self.exp_neg_abs_stmt(id, &shared));
             let stmt = self.let_stmt(id);
             stmts.extend(stmt);
         }
         let exprs = match tail {
-            Some(id) => vec![self.operation(self.graph.node(id), self.graph.span(id))],
+            Some(id) => {
+                stmts.extend(self.exp_neg_abs_stmt(id, &shared));
+                vec![self.operation(self.graph.node(id), self.graph.span(id))]
+            }
             None => roots.iter().map(|&r| self.reference(r)).collect(),
         };
         (stmts, exprs)
+    }
+
+    /// For `sigmoid`, `softplus` or `log_sigmoid` of `z` or of `-z`: `z`, whose `exp(-|z|)`
+    /// each of them computes.
+    fn logistic_argument(&self, node: Node) -> Option<NodeId> {
+        match node {
+            Node::Unary(Op1::Sigmoid | Op1::Softplus | Op1::LogSigmoid, a) => {
+                match self.graph.node(a) {
+                    Node::Unary(Op1::Neg, z) => Some(z),
+                    _ => Some(a),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The arguments `z` whose `exp(-|z|)` the nodes `here` share: a `softplus` (or
+    /// `log_sigmoid`) and at least one other of the three, of `z` or `-z`. (`sigmoid(z)` with
+    /// `sigmoid(-z)` alone, the second derivative of a sigmoid, keeps its two plain calls, and
+    /// its generated code as it was. Once inlined, LLVM merges the identical exponentials of
+    /// plain calls too; the shared local makes it certain, not up to the optimizer.)
+    fn shared_exponentials(&self, here: &[NodeId]) -> HashSet<NodeId> {
+        let mut uses: HashMap<NodeId, (usize, bool)> = HashMap::new();
+        for &id in here {
+            let node = self.graph.node(id);
+            if let Some(z) = self.logistic_argument(node) {
+                let (count, softplus) = uses.entry(z).or_default();
+                *count += 1;
+                *softplus |= !matches!(node, Node::Unary(Op1::Sigmoid, _));
+            }
+        }
+        uses.into_iter()
+            .filter(|&(_, (count, softplus))| count >= 2 && softplus)
+            .map(|(z, _)| z)
+            .collect()
+    }
+
+    /// `let e_z = z.exp_neg_abs();` before the first node of the block that takes it.
+    fn exp_neg_abs_stmt(&mut self, id: NodeId, shared: &HashSet<NodeId>) -> TokenStream {
+        let z = match self.logistic_argument(self.graph.node(id)) {
+            Some(z) if shared.contains(&z) && !self.exp_neg_abs.contains_key(&z) => z,
+            _ => return TokenStream::new(),
+        };
+        let base = match (self.in_scope.get(&z), self.graph.node(z)) {
+            (Some(name), _) => format!("e_{name}"),
+            (None, Node::YPred) => "e_y_pred".to_string(),
+            (None, Node::YTrue) => "e_y_true".to_string(),
+            _ => "e".to_string(),
+        };
+        let e = self.local(&base);
+        let z_ref = self.reference(z);
+        self.exp_neg_abs.insert(z, e.clone());
+        quote! { let #e = #z_ref.exp_neg_abs(); }
     }
 
     /// Nodes this block must compute: everything `roots` need, except what is already in
@@ -196,9 +264,9 @@ impl<'a> Emitter<'a> {
 
     /// Runs `f` in a nested scope (a loop body): the locals it computes are forgotten after.
     pub fn scoped<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
-        let saved = self.in_scope.clone();
+        let saved = (self.in_scope.clone(), self.exp_neg_abs.clone());
         let result = f(self);
-        self.in_scope = saved;
+        (self.in_scope, self.exp_neg_abs) = saved;
         result
     }
 
@@ -250,10 +318,10 @@ impl<'a> Emitter<'a> {
 
     /// A branch of an `if`: its locals go out of scope after it.
     fn scoped_block(&mut self, root: NodeId) -> (TokenStream, TokenStream) {
-        let saved = self.in_scope.clone();
-        let (stmts, mut exprs) = self.block(&[root]);
-        self.in_scope = saved;
-        (stmts, exprs.remove(0))
+        self.scoped(|em| {
+            let (stmts, mut exprs) = em.block(&[root]);
+            (stmts, exprs.remove(0))
+        })
     }
 
     /// An expression for a node that is a leaf or already in scope.
@@ -287,6 +355,19 @@ impl<'a> Emitter<'a> {
     }
 
     fn operation(&self, node: Node, span: Span) -> TokenStream {
+        let shared_e = self
+            .logistic_argument(node)
+            .and_then(|z| self.exp_neg_abs.get(&z));
+        if let (Node::Unary(op, a), Some(e)) = (node, shared_e) {
+            let a = self.reference(a);
+            let method = match op {
+                Op1::Sigmoid => "sigmoid_with",
+                Op1::Softplus => "softplus_with",
+                _ => "log_sigmoid_with",
+            };
+            let method = Ident::new(method, span);
+            return quote_spanned!(span=> #a.#method(#e));
+        }
         match node {
             Node::Unary(op, a) => {
                 let a = self.reference(a);
@@ -361,5 +442,91 @@ fn float_literal(value: f64) -> TokenStream {
         quote!(F::from_f64(-#lit))
     } else {
         quote!(F::from_f64(#lit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    /// The kernel methods `value`, `value_grad` and `grad_hess` of the loss `item`, as text.
+    fn kernel_methods(item: TokenStream) -> [String; 3] {
+        let expanded = crate::expand::loss(quote!(), item).to_string();
+        assert!(!expanded.contains("compile_error"), "{expanded}");
+        ["value", "value_grad", "grad_hess"].map(|method| {
+            let start = expanded
+                .find(&format!("fn {method} ("))
+                .unwrap_or_else(|| panic!("no method {method} in {expanded}"));
+            let rest = &expanded[start..];
+            let end = rest[1..].find("# [inline").map_or(rest.len(), |e| e + 1);
+            rest[..end].to_string()
+        })
+    }
+
+    fn count(body: &str, call: &str) -> usize {
+        body.matches(&format!(". {call} (")).count()
+    }
+
+    #[test]
+    fn softplus_and_its_sigmoid_gradient_share_one_exponential() {
+        let [value, value_grad, grad_hess] = kernel_methods(quote! {
+            fn logit_loss(y_true: f64, y_pred: f64) -> f64 {
+                softplus(y_pred) - y_true * y_pred
+            }
+        });
+        assert_eq!(count(&value_grad, "exp_neg_abs"), 1, "{value_grad}");
+        assert!(value_grad.contains("let e_y_pred = y_pred . exp_neg_abs ()"));
+        assert_eq!(count(&value_grad, "softplus_with"), 1, "{value_grad}");
+        assert_eq!(count(&value_grad, "sigmoid_with"), 1, "{value_grad}");
+        assert_eq!(count(&value_grad, "softplus"), 0, "{value_grad}");
+        assert_eq!(count(&value_grad, "sigmoid"), 0, "{value_grad}");
+        // Alone, a softplus keeps its own call.
+        assert_eq!(count(&value, "softplus"), 1, "{value}");
+        assert_eq!(count(&value, "exp_neg_abs"), 0, "{value}");
+        // sigmoid(y_pred) and sigmoid(-y_pred) without a softplus keep theirs (see
+        // `shared_exponentials`).
+        assert_eq!(count(&grad_hess, "exp_neg_abs"), 0, "{grad_hess}");
+        assert_eq!(count(&grad_hess, "sigmoid"), 2, "{grad_hess}");
+    }
+
+    #[test]
+    fn log_sigmoid_of_z_and_minus_z_share_one_exponential() {
+        let [value, value_grad, _] = kernel_methods(quote! {
+            fn bce_logits(y_true: f64, y_pred: f64) -> f64 {
+                -(y_true * log_sigmoid(y_pred) + (1.0 - y_true) * log_sigmoid(-y_pred))
+            }
+        });
+        for body in [&value, &value_grad] {
+            assert_eq!(count(body, "exp_neg_abs"), 1, "{body}");
+            assert_eq!(count(body, "log_sigmoid_with"), 2, "{body}");
+            assert_eq!(count(body, "log_sigmoid"), 0, "{body}");
+            assert_eq!(count(body, "sigmoid"), 0, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_named_argument_names_its_exponential() {
+        // Keras's log_cosh: the softplus and the sigmoid of its derivative take `-2 x`.
+        let [_, value_grad, _] = kernel_methods(quote! {
+            fn log_cosh(y_true: f64, y_pred: f64) -> f64 {
+                let x = y_pred - y_true;
+                let z = -2.0 * x;
+                x + softplus(z) - std::f64::consts::LN_2
+            }
+        });
+        assert_eq!(count(&value_grad, "exp_neg_abs"), 1, "{value_grad}");
+        assert!(
+            value_grad.contains("let e_z = z . exp_neg_abs ()"),
+            "{value_grad}"
+        );
+        assert!(
+            value_grad.contains("z . softplus_with (e_z)"),
+            "{value_grad}"
+        );
+        assert!(
+            value_grad.contains("z . sigmoid_with (e_z)"),
+            "{value_grad}"
+        );
     }
 }
