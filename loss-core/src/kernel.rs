@@ -113,28 +113,11 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
 ) -> F {
     let n = t.len().min(p.len()).min(g.len()).min(BLOCK);
     let mut vals = [F::ZERO; BLOCK];
-    // The two halves of the block in one loop: each iteration carries two independent
-    // chains of vector operations, so the latency of one (a polynomial, a division) hides
-    // behind the other.
-    let half = n / 2;
-    let (v0, v1) = vals[..2 * half].split_at_mut(half);
-    let (g0, g1) = g[..2 * half].split_at_mut(half);
-    let (t0, t1) = t[..2 * half].split_at(half);
-    let (p0, p1) = p[..2 * half].split_at(half);
-    let outs = v0.iter_mut().zip(v1).zip(g0.iter_mut().zip(g1));
-    let ins = t0.iter().zip(t1).zip(p0.iter().zip(p1));
-    for (((v0, v1), (o0, o1)), ((&ta, &tb), (&pa, &pb))) in outs.zip(ins) {
-        let (value, d) = k.value_grad(ta, pa);
-        *v0 = value;
-        *o0 = scale * d;
-        let (value, d) = k.value_grad(tb, pb);
-        *v1 = value;
-        *o1 = scale * d;
-    }
-    if n % 2 == 1 {
-        let (value, d) = k.value_grad(t[n - 1], p[n - 1]);
-        vals[n - 1] = value;
-        g[n - 1] = scale * d;
+    let outs = vals[..n].iter_mut().zip(&mut g[..n]);
+    for (((v, o), &yt), &yp) in outs.zip(&t[..n]).zip(&p[..n]) {
+        let (value, d) = k.value_grad(yt, yp);
+        *v = value;
+        *o = scale * d;
     }
     sum_block(&vals[..n])
 }
