@@ -260,3 +260,32 @@ fn scalar_access_and_per_element_of_row_losses() {
         "categorical_crossentropy(from_logits=true, label_smoothing=0.0, reduction=mean)"
     );
 }
+
+#[test]
+fn a_logit_of_minus_infinity_costs_nothing_without_label_smoothing() {
+    // Class 1 can never be predicted: its probability is 0, which is fine when it is not the
+    // label. Without label smoothing its log-probability (-inf) takes no part (Keras's and
+    // PyTorch's sparse cross-entropies are finite here too); with smoothing it does.
+    let y_true = array![[2.0]];
+    let y_pred = array![[0.0, f64::NEG_INFINITY, 1.0]];
+    let e = std::f64::consts::E;
+    let expected = (1.0 + e).ln() - 1.0; // logsumexp(0, -inf, 1) - 1
+    for loss in [
+        SparseCategoricalCrossentropy::default().from_logits(true),
+        SparseCategoricalCrossentropy::default()
+            .from_logits(true)
+            .label_smoothing(0.0),
+    ] {
+        let (value, grad) = loss.value_and_grad(&y_true, &y_pred).unwrap();
+        assert!((value - expected).abs() < 1e-15, "{value} vs {expected}");
+        let want = [1.0 / (1.0 + e), 0.0, e / (1.0 + e) - 1.0];
+        for (g, w) in grad.iter().zip(want) {
+            assert!((g - w).abs() < 1e-15, "{grad} vs {want:?}");
+        }
+    }
+    let smoothed = SparseCategoricalCrossentropy::default()
+        .from_logits(true)
+        .label_smoothing(0.1);
+    let value = smoothed.forward(&y_true, &y_pred).unwrap();
+    assert_eq!(value, f64::INFINITY);
+}

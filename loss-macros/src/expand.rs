@@ -111,20 +111,39 @@ impl<'a> Expansion<'a> {
     }
 
     /// Chooses the float parameters to pin (see [`Pinned`]): those in a `powf` exponent whose
-    /// default is an integer from 0 to 4, while the flags fit in [`MAX_CONST_FLAGS`].
+    /// default is an integer from 0 to 4, while the flags fit in [`MAX_CONST_FLAGS`]; then
+    /// those whose default is 0 (the weight of an optional term, such as `label_smoothing`),
+    /// while every flag is still specialized ([`MAX_SPECIALIZED`]).
     fn with_pinned(mut self, lowered: &Lowered) -> Self {
         let (float_params, bool_params) = self.param_idents();
-        let mut room = MAX_CONST_FLAGS.saturating_sub(bool_params.len());
-        for index in lowered.graph.exponent_params(&[lowered.value]) {
+        let graph = &lowered.graph;
+        let exponents = graph.exponent_params(&[lowered.value]);
+        let zero_weights = (0..float_params.len() as u16).filter(|&i| {
+            !exponents.contains(&i)
+                && graph.reads_param(&[lowered.value], i)
+                && self.attr.ignore.as_ref().map(|s| s.value())
+                    != Some(float_params[i as usize].to_string())
+        });
+        let candidates: Vec<(u16, usize)> = exponents
+            .iter()
+            .map(|&i| (i, MAX_CONST_FLAGS))
+            .chain(zero_weights.map(|i| (i, MAX_SPECIALIZED)))
+            .collect();
+        for (index, limit) in candidates {
             let ident = &float_params[index as usize];
             let default = self.loss.params.iter().find(|p| p.ident == *ident);
             let Some(ast::Default::Float(value)) = default.map(|p| p.default) else {
                 continue;
             };
-            if room == 0 || !(0.0..=4.0).contains(&value) || value.fract() != 0.0 {
+            let exponent = limit == MAX_CONST_FLAGS;
+            let fits = if exponent {
+                (0.0..=4.0).contains(&value) && value.fract() == 0.0
+            } else {
+                value == 0.0
+            };
+            if !fits || bool_params.len() + self.pinned.len() >= limit {
                 continue;
             }
-            room -= 1;
             let flag = format_ident!("{}_IS_{}", ident.to_string().to_uppercase(), value as u32);
             self.pinned.push(Pinned {
                 index,

@@ -9,7 +9,7 @@
 //! (one multiplication instead of a logarithm and an exponential), and the `gamma - 1` and
 //! `gamma == 0` of its derivative fold too.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::ir::{Graph, Node, NodeId, Op2};
 
@@ -26,6 +26,12 @@ impl Graph {
     }
 
     /// Rebuilds `roots` with float parameter `index` fixed to `value`, as [`Graph::specialize`].
+    ///
+    /// A parameter fixed to 0 removes the terms it scales: a product (or quotient) with a
+    /// factor that is 0 because of it is 0, whatever the other factor, infinite or NaN
+    /// included. At its default 0, a weight such as `label_smoothing` means "no such term",
+    /// not "0 times the term": `label_smoothing * mean(log_p)` needs no pass over the row,
+    /// and an infinite `log_p` does not turn the loss into NaN (Keras's label-free form).
     pub fn specialize_param(
         &mut self,
         roots: &[NodeId],
@@ -37,10 +43,28 @@ impl Graph {
 
     fn fix(&mut self, roots: &[NodeId], fixed: Fixed) -> (Vec<NodeId>, HashMap<NodeId, NodeId>) {
         let mut copy: HashMap<NodeId, NodeId> = HashMap::new();
+        // Nodes whose value the fixed float parameter flows into (`reads`), and whether it is
+        // fixed to 0: then a term it scales vanishes (see `vanishes`).
+        let mut reads: HashSet<NodeId> = HashSet::new();
+        let zero = matches!(fixed, Fixed::Float(_, v) if v == 0.0);
         for id in self.reachable(roots) {
             let span = self.span(id);
+            let node = self.node(id);
+            let read = match (node, fixed) {
+                (Node::Param(i), Fixed::Float(index, _)) => i == index,
+                _ => node.children().any(|c| reads.contains(&c)),
+            };
+            if read {
+                reads.insert(id);
+            }
             let m = |c: NodeId| copy[&c];
-            let new = match (self.node(id), fixed) {
+            let vanishing =
+                |g: &Self, c: NodeId| zero && reads.contains(&c) && g.is_zero_valued(m(c));
+            let new = match (node, fixed) {
+                (Node::Binary(Op2::Mul, a, b), _) if vanishing(self, a) || vanishing(self, b) => {
+                    self.constant(0.0, span)
+                }
+                (Node::Binary(Op2::Div, a, _), _) if vanishing(self, a) => self.constant(0.0, span),
                 (Node::BoolParam(i), Fixed::Bool(index, value)) if i == index => {
                     self.bool_const(value, span)
                 }
@@ -110,6 +134,14 @@ impl Graph {
 }
 
 impl Graph {
+    /// Whether `id` is the constant 0 or its negation (`-0.0` is not folded to a constant).
+    fn is_zero_valued(&self, id: NodeId) -> bool {
+        match self.node(id) {
+            Node::Unary(super::ir::Op1::Neg, z) => self.is_const(z, 0.0),
+            _ => self.is_const(id, 0.0),
+        }
+    }
+
     /// Whether `id` depends on parameters and constants only (the same for every element of
     /// every row).
     fn parameters_only(&self, id: NodeId) -> bool {
@@ -184,5 +216,28 @@ mod tests {
         };
         assert_eq!(crate::symbolic::eval(&g, fixed[1], &env), -0.75);
         assert_eq!(crate::symbolic::eval(&g, fixed[0], &env), 0.5 * 0.5625);
+    }
+
+    #[test]
+    fn a_weight_fixed_to_zero_removes_its_term_even_where_it_is_infinite() {
+        let s = Span::call_site();
+        let mut g = Graph::new();
+        let (t, p) = (g.y_true(s), g.y_pred(s));
+        let smoothing = g.param(0, s);
+        let ln = g.unary(Op1::Ln, p, s);
+        let one = g.constant(1.0, s);
+        let keep = g.sub(one, smoothing, s);
+        let main = g.mul(keep, t, s);
+        let neg = g.neg(smoothing, s);
+        let extra = g.mul(neg, ln, s);
+        let value = g.add(main, extra, s);
+        let (fixed, _) = g.specialize_param(&[value], 0, 0.0);
+        // (1 - 0) * y_true + (-0) * ln(p) is y_true, even at p = 0 where ln(p) = -inf.
+        assert_eq!(fixed[0], t);
+        // Fixed to another value, a zero factor of the user's own stays a product.
+        let zero = g.constant(0.0, s);
+        let own = g.mul(zero, ln, s);
+        let (other, _) = g.specialize_param(&[own], 0, 0.0);
+        assert_eq!(g.node(other[0]), Node::Binary(Op2::Mul, zero, ln));
     }
 }
