@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::{Array, ArrayRef, ArrayView, CowArray, Dimension, IxDyn};
 
-use crate::kernel::STREAM_MIN;
 use crate::simd::multiversion;
 use crate::sum::{PairwiseSum, sum_slice};
 use crate::{Float, LossError, LossKernel, Reduction, Result};
@@ -472,14 +471,7 @@ pub(crate) fn value_grad<F: Float, D: Dimension, K: LossKernel<F>>(
             .zip(p.chunks(CHUNK))
             .zip(g.chunks_mut(CHUNK))
             .collect();
-        let sum = if n >= STREAM_MIN {
-            run(n, tasks, |((t, p), g)| {
-                k.flat_value_grad_streamed(t, p, scale, g)
-            })
-        } else {
-            run(n, tasks, |((t, p), g)| k.flat_value_grad(t, p, scale, g))
-        };
-        sum / denom
+        run(n, tasks, |((t, p), g)| k.flat_value_grad(t, p, scale, g)) / denom
     } else {
         let denom = match reduction {
             Reduction::Sum => F::ONE,

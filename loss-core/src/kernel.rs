@@ -62,12 +62,6 @@ pub trait LossKernel<F: Float>: Send + Sync {
         self.row_value_grad(y_true, y_pred, scale, grad)
     }
 
-    /// [`flat_value_grad`](Self::flat_value_grad) writing `grad` with non-temporal stores,
-    /// for gradients larger than the caches (they bypass them; see [`STREAM_MIN`]).
-    fn flat_value_grad_streamed(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
-        self.flat_value_grad(y_true, y_pred, scale, grad)
-    }
-
     /// The SUM of the element losses over a flat run of elements (any number of rows): the
     /// value-only fast path of element-wise losses. Row losses never receive this call.
     /// (Added by the runtime; [`Elementwise`] overrides it, generated code need not.)
@@ -122,68 +116,6 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
     sum_block(&vals[..n])
 }
 
-/// [`block_value_grad`] with the block's gradient staged in a local array, then streamed
-/// into `g`.
-#[inline(always)]
-fn block_value_grad_streamed<F: Float, K: ElementKernel<F>>(
-    k: &K,
-    t: &[F],
-    p: &[F],
-    scale: F,
-    g: &mut [F],
-) -> F {
-    let n = t.len().min(p.len()).min(g.len()).min(BLOCK);
-    let mut staged = [F::ZERO; BLOCK];
-    let sum = block_value_grad(k, &t[..n], &p[..n], scale, &mut staged[..n]);
-    stream_copy(&staged[..n], &mut g[..n]);
-    sum
-}
-
-/// Gradients of at least this many elements are written with non-temporal stores: larger
-/// than the caches, they would be read into them only to be overwritten (a third of the
-/// memory traffic of a loss like MSE), and would evict the inputs on the way.
-pub(crate) const STREAM_MIN: usize = 1 << 22;
-
-/// Copies `src` into `dst` (same length) with non-temporal stores where `dst` is 16-byte
-/// aligned. Callers end with [`stream_fence`] before the data is handed to another thread.
-#[inline(always)]
-fn stream_copy<F: Float>(src: &[F], dst: &mut [F]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
-        let bytes = std::mem::size_of_val(src).min(std::mem::size_of_val(dst));
-        let (s, d) = (src.as_ptr().cast::<u8>(), dst.as_mut_ptr().cast::<u8>());
-        let head = d.align_offset(16).min(bytes);
-        let end = head + (bytes - head) / 16 * 16;
-        // SAFETY: every offset is below `bytes`, within both slices (which do not overlap:
-        // one is borrowed mutably); streamed stores go to 16-byte aligned addresses; SSE2 is
-        // part of x86-64.
-        unsafe {
-            std::ptr::copy_nonoverlapping(s, d, head);
-            let mut i = head;
-            while i < end {
-                let v = _mm_loadu_si128(s.add(i).cast::<__m128i>());
-                _mm_stream_si128(d.add(i).cast::<__m128i>(), v);
-                i += 16;
-            }
-            std::ptr::copy_nonoverlapping(s.add(end), d.add(end), bytes - end);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    dst.copy_from_slice(src);
-}
-
-/// Orders streamed stores before what follows (the hand-over of the gradient to the caller's
-/// thread): non-temporal stores are not ordered by the usual release/acquire.
-#[inline(always)]
-fn stream_fence() {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: SSE is part of x86-64.
-    unsafe {
-        std::arch::x86_64::_mm_sfence();
-    }
-}
-
 multiversion! {
     /// The accurate sum of the element values of a run of elements.
     fn sum_values[F: Float, K: ElementKernel<F>](k: &K, t: &[F], p: &[F]) -> F {
@@ -219,28 +151,6 @@ multiversion! {
         {
             s.add(block_value_grad(k, tb, pb, scale, gb));
         }
-        s.sum()
-    }
-}
-
-multiversion! {
-    /// [`sum_values_grads`] with the gradient streamed past the caches.
-    fn sum_values_grads_streamed[F: Float, K: ElementKernel<F>](
-        k: &K,
-        t: &[F],
-        p: &[F],
-        scale: F,
-        g: &mut [F],
-    ) -> F {
-        let mut s = PairwiseSum::new();
-        for ((tb, pb), gb) in t
-            .chunks(BLOCK)
-            .zip(p.chunks(BLOCK))
-            .zip(g.chunks_mut(BLOCK))
-        {
-            s.add(block_value_grad_streamed(k, tb, pb, scale, gb));
-        }
-        stream_fence();
         s.sum()
     }
 }
@@ -327,10 +237,6 @@ impl<F: Float, A: LossKernel<F>, B: LossKernel<F>> LossKernel<F> for Either<A, B
         either!(self, k => k.flat_value_grad(y_true, y_pred, scale, grad))
     }
     #[inline(always)]
-    fn flat_value_grad_streamed(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
-        either!(self, k => k.flat_value_grad_streamed(y_true, y_pred, scale, grad))
-    }
-    #[inline(always)]
     fn flat_value(&self, y_true: &[F], y_pred: &[F]) -> F {
         either!(self, k => k.flat_value(y_true, y_pred))
     }
@@ -371,11 +277,6 @@ impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {
     #[inline]
     fn flat_value_grad(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
         sum_values_grads(&self.0, y_true, y_pred, scale, grad)
-    }
-
-    #[inline]
-    fn flat_value_grad_streamed(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
-        sum_values_grads_streamed(&self.0, y_true, y_pred, scale, grad)
     }
 
     /// The SUM of the element losses.
@@ -422,29 +323,6 @@ mod tests {
             assert!((s - expect).abs() < 1e-10 * expect.max(1.0), "{n}");
             for i in 0..n {
                 assert_eq!(g2[i], 0.5 * 2.0 * (p[i] - t[i]));
-            }
-        }
-    }
-
-    #[test]
-    fn streamed_gradients_are_the_same_bits_at_every_alignment() {
-        let k = Elementwise(Sq);
-        let (t, p) = data(2000);
-        let t32: Vec<f32> = t.iter().map(|&x| x as f32).collect();
-        let p32: Vec<f32> = p.iter().map(|&x| x as f32).collect();
-        // Offsets move the start of the gradient off 16-byte alignment (head copied plainly);
-        // lengths leave tails of every size.
-        for offset in 0..4 {
-            for n in [1, 3, 4, 5, 255, 256, 257, 1001, 1990] {
-                let (t, p) = (&t32[offset..offset + n], &p32[offset..offset + n]);
-                let mut buf = vec![f32::NAN; n + offset];
-                let mut plain = vec![f32::NAN; n];
-                let s1 = k.flat_value_grad_streamed(t, p, 0.25, &mut buf[offset..]);
-                let s2 = k.flat_value_grad(t, p, 0.25, &mut plain);
-                assert_eq!(s1.to_bits(), s2.to_bits(), "{offset} {n}");
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&buf[offset..]), bits(&plain), "{offset} {n}");
-                assert!(buf[..offset].iter().all(|x| x.is_nan()), "{offset} {n}");
             }
         }
     }
