@@ -287,7 +287,7 @@ pub fn max_threads() -> usize {
 
 /// Runs `f` on every task and returns the pairwise sum of the results, in task order. `work`
 /// is the number of elements, to decide whether threads are worth waking. Threads come from
-/// rayon's pool (started once); each gets a contiguous run of tasks.
+/// rayon's pool (started once).
 fn run<F: Float, T: Send>(work: usize, tasks: Vec<T>, f: impl Fn(T) -> F + Sync) -> F {
     let threads = if work >= PARALLEL_MIN {
         max_threads().min(tasks.len())
@@ -302,12 +302,29 @@ fn run<F: Float, T: Send>(work: usize, tasks: Vec<T>, f: impl Fn(T) -> F + Sync)
         return total.sum();
     }
     use rayon::prelude::*;
-    let per_thread = tasks.len().div_ceil(threads);
-    let partials: Vec<F> = tasks
+    // `threads` workers take the next task from a shared queue until it is empty: a worker
+    // slowed by the rest of the machine takes fewer tasks instead of holding the others up.
+    // Each result is filed under its task's index, so the sum is in task order.
+    let count = tasks.len();
+    let queue = std::sync::Mutex::new(tasks.into_iter().enumerate());
+    let done: Vec<Vec<(usize, F)>> = (0..threads)
         .into_par_iter()
-        .with_min_len(per_thread)
-        .map(&f)
+        .map(|_| {
+            let mut mine = Vec::new();
+            loop {
+                // `f` does not panic, so the lock is never poisoned; if it were, the queue
+                // would still be consistent.
+                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                let Some((i, task)) = next else { break };
+                mine.push((i, f(task)));
+            }
+            mine
+        })
         .collect();
+    let mut partials = vec![F::ZERO; count];
+    for (i, v) in done.into_iter().flatten() {
+        partials[i] = v;
+    }
     total.extend(partials);
     total.sum()
 }
