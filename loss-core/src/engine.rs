@@ -118,7 +118,9 @@ impl<'a, F: Float, D: Dimension> Prepared<'a, F, D> {
                     index: unravel(i, self.t.shape()),
                 });
             }
-            if !(l >= 0.0 && l < classes && l.fract() == 0.0) {
+            // In range first, so the integer test can convert (`fract` would call libm's
+            // `trunc` per row on the baseline instruction set).
+            if !(l >= 0.0 && l < classes && (l as u64) as f64 == l) {
                 return Err(LossError::InvalidLabel {
                     index: unravel(i, self.t.shape()),
                     label: l,
