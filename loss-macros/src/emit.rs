@@ -454,14 +454,8 @@ mod tests {
     fn kernel_methods(item: TokenStream) -> [String; 3] {
         let expanded = crate::expand::loss(quote!(), item).to_string();
         assert!(!expanded.contains("compile_error"), "{expanded}");
-        ["value", "value_grad", "grad_hess"].map(|method| {
-            let start = expanded
-                .find(&format!("fn {method} ("))
-                .unwrap_or_else(|| panic!("no method {method} in {expanded}"));
-            let rest = &expanded[start..];
-            let end = rest[1..].find("# [inline").map_or(rest.len(), |e| e + 1);
-            rest[..end].to_string()
-        })
+        ["value", "value_grad", "grad_hess"]
+            .map(|method| crate::expand::tests::method_body(&expanded, method))
     }
 
     fn count(body: &str, call: &str) -> usize {

@@ -1032,11 +1032,11 @@ pub fn doc_text(docs: &[syn::Attribute]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use quote::quote;
 
     /// The body of one generated kernel method, as text.
-    fn method_body(expanded: &str, method: &str) -> String {
+    pub(crate) fn method_body(expanded: &str, method: &str) -> String {
         let start = expanded
             .find(&format!("fn {method} ("))
             .unwrap_or_else(|| panic!("no method {method} in {expanded}"));
