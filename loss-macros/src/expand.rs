@@ -124,22 +124,23 @@ impl<'a> Expansion<'a> {
                 && self.attr.ignore.as_ref().map(|s| s.value())
                     != Some(float_params[i as usize].to_string())
         });
-        let candidates: Vec<(u16, usize)> = exponents
+        // (parameter, whether it is a `powf` exponent)
+        let candidates: Vec<(u16, bool)> = exponents
             .iter()
-            .map(|&i| (i, MAX_CONST_FLAGS))
-            .chain(zero_weights.map(|i| (i, MAX_SPECIALIZED)))
+            .map(|&i| (i, true))
+            .chain(zero_weights.map(|i| (i, false)))
             .collect();
-        for (index, limit) in candidates {
+        for (index, exponent) in candidates {
             let ident = &float_params[index as usize];
             let default = self.loss.params.iter().find(|p| p.ident == *ident);
             let Some(ast::Default::Float(value)) = default.map(|p| p.default) else {
                 continue;
             };
-            let exponent = limit == MAX_CONST_FLAGS;
-            let fits = if exponent {
-                (0.0..=4.0).contains(&value) && value.fract() == 0.0
+            let (fits, limit) = if exponent {
+                let small_integer = (0.0..=4.0).contains(&value) && value.fract() == 0.0;
+                (small_integer, MAX_CONST_FLAGS)
             } else {
-                value == 0.0
+                (value == 0.0, MAX_SPECIALIZED)
             };
             if !fits || bool_params.len() + self.pinned.len() >= limit {
                 continue;
