@@ -417,13 +417,8 @@ mod tests {
         ];
         // xorshift64*: random bit patterns (all magnitudes), and a sweep where the functions
         // bend.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        };
+        let mut rng = crate::vmath::tests::Rng(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || rng.next();
         let mut zs: Vec<f64> = specials.iter().flat_map(|&x| [x, -x]).collect();
         for i in 0..20_000 {
             zs.push(f64::from_bits(next()));

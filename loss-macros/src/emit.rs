@@ -289,13 +289,7 @@ impl<'a> Emitter<'a> {
                 format!("t{}", self.counter)
             }
         };
-        let mut name = base.clone();
-        let mut k = 1;
-        while !self.used_names.insert(name.clone()) {
-            k += 1;
-            name = format!("{base}_{k}");
-        }
-        format_ident!("{}", name)
+        self.local(&base)
     }
 
     fn let_stmt(&mut self, id: NodeId) -> TokenStream {

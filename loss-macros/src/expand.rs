@@ -200,7 +200,7 @@ impl<'a> Expansion<'a> {
                             write,
                         )
                     };
-                    specialized_body(&mut lowered, &mut names, roots, &params, 0, &emit)
+                    specialized_body(&mut lowered, &mut names, roots, &params, &emit)
                 };
             let value_body = body(&[value], 1, &[], &|_| quote!());
             let value_grad_body = body(&[value, grad], 1, &["grad"], &|e| {
@@ -217,12 +217,11 @@ impl<'a> Expansion<'a> {
                 let (stmts, exprs) = Emitter::new(graph, bindings).program(roots);
                 quote!(#stmts (#(#exprs),*))
             };
-            let value_body =
-                specialized_body(&mut lowered, &mut names, &[value], &params, 0, &emit);
+            let value_body = specialized_body(&mut lowered, &mut names, &[value], &params, &emit);
             let value_grad_body =
-                specialized_body(&mut lowered, &mut names, &[value, grad], &params, 0, &emit);
+                specialized_body(&mut lowered, &mut names, &[value, grad], &params, &emit);
             let grad_hess_body =
-                specialized_body(&mut lowered, &mut names, &[grad, hess], &params, 0, &emit);
+                specialized_body(&mut lowered, &mut names, &[grad, hess], &params, &emit);
             self.kernel_impl(value_body, value_grad_body, grad_hess_body)
         };
         let common = self.common_items(&formula);
@@ -871,18 +870,19 @@ struct Flags<'a> {
 
 /// The body of a kernel method computing `roots`: one branch-free variant per combination of
 /// the bool parameters it reads (and of the pinned float parameters at their value or not),
-/// chosen once per call by `if <flag>`. `decided` marks the pinned parameters already split on.
+/// chosen once per call by `if <flag>`.
 fn specialized_body(
     lowered: &mut Lowered,
     names: &mut HashMap<NodeId, String>,
     roots: &[NodeId],
     params: &Flags<'_>,
-    depth: usize,
     emit: &dyn Fn(&Graph, &Bindings, &[NodeId]) -> TokenStream,
 ) -> TokenStream {
-    specialized_with(lowered, names, roots, params, (depth, 0), emit)
+    specialized_with(lowered, names, roots, params, (0, 0), emit)
 }
 
+/// [`specialized_body`] below `depth` splits, `decided` marking the pinned parameters already
+/// split on.
 fn specialized_with(
     lowered: &mut Lowered,
     names: &mut HashMap<NodeId, String>,
