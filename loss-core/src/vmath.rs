@@ -245,8 +245,29 @@ pub fn softplus_f32(x: f32) -> f32 {
 #[inline(always)]
 pub fn softplus_with_f32(x: f32, (e, e_lo): (f32, f32)) -> f32 {
     let m = if x > 0.0 { x } else { 0.0 };
-    let u = 1.0 + e;
-    m + (ln_f32(u) + ((e - (u - 1.0)) + e_lo) / u)
+    m + ln_1p_unit_f32(e, e_lo)
+}
+
+/// `ln(1 + e + lo)` for `e` in `[0, 1]` (or NaN) and a tiny `lo`: the logarithm of
+/// [`softplus_with_f32`], which needs none of [`ln_1p_f32`]'s special cases, exponent
+/// extraction or correction for the rounding of `1 + e`. `1 + e = 2^k (1 + f)` with `f`
+/// exact: `f = e` below 1/2, else `(e - 1) / 2` (exact by Sterbenz's lemma). `lo` joins to
+/// first order as `lo / (1 + e)`, with `1 / (1 + e)` taken as `1 - e / 2` (within 9%: `lo` is
+/// below an ulp of `e`).
+#[inline(always)]
+fn ln_1p_unit_f32(e: f32, lo: f32) -> f32 {
+    let big = e >= 0.5;
+    let f = if big { (e - 1.0) * 0.5 } else { e };
+    let k = if big { 1.0 } else { 0.0 };
+    // fdlibm's logf: ln(1 + f) = f - hfsq + s (hfsq + R(s^2)), s = f / (2 + f).
+    let s = f / (2.0 + f);
+    let z = s * s;
+    let w = z * z;
+    let r =
+        z * (6.666_666_27e-1 + w * 2.849_878_67e-1) + w * (4.000_097_22e-1 + w * 2.427_907_88e-1);
+    let hfsq = 0.5 * f * f;
+    let y = k * 6.931_381_225_6e-1 - ((hfsq - (s * (hfsq + r) + k * 9.058_000_614_5e-6)) - f);
+    y + lo * (1.0 - 0.5 * e)
 }
 
 /// `x^y` with the special cases of `f32::powf`, as `exp(y ln|x|)` in `f32`.
@@ -414,7 +435,16 @@ pub fn ln_f64(x: f64) -> f64 {
     let m = if big { m * 0.5 } else { m };
     let e = if big { e + 1.0 } else { e };
     let f = m - 1.0;
-    // fdlibm: ln(1 + f) = f - hfsq + s (hfsq + R), s = f / (2 + f).
+    let y = ln_reduced_f64(f, e);
+    let y = if x == f64::INFINITY { x } else { y };
+    let y = if x == 0.0 { f64::NEG_INFINITY } else { y };
+    if x >= 0.0 { y } else { f64::NAN }
+}
+
+/// `k ln 2 + ln(1 + f)` for `f` in `[sqrt(1/2) - 1, sqrt(2) - 1]` (fdlibm: `ln(1 + f) = f -
+/// hfsq + s (hfsq + R)`, `s = f / (2 + f)`).
+#[inline(always)]
+fn ln_reduced_f64(f: f64, k: f64) -> f64 {
     let s = f / (2.0 + f);
     let z = s * s;
     let w = z * z;
@@ -427,10 +457,7 @@ pub fn ln_f64(x: f64) -> f64 {
                 + w * (1.818_357_216_161_805_012e-1 + w * 1.479_819_860_511_658_591e-1)));
     let r = t2 + t1;
     let hfsq = 0.5 * f * f;
-    let y = e * LN2_HI64 - ((hfsq - (s * (hfsq + r) + e * LN2_LO64)) - f);
-    let y = if x == f64::INFINITY { x } else { y };
-    let y = if x == 0.0 { f64::NEG_INFINITY } else { y };
-    if x >= 0.0 { y } else { f64::NAN }
+    k * LN2_HI64 - ((hfsq - (s * (hfsq + r) + k * LN2_LO64)) - f)
 }
 
 /// `ln(1 + x)`, accurate near 0.
@@ -493,8 +520,15 @@ pub fn softplus_f64(x: f64) -> f64 {
 #[inline(always)]
 pub fn softplus_with_f64(x: f64, (e, e_lo): (f64, f64)) -> f64 {
     let m = if x > 0.0 { x } else { 0.0 };
-    let u = 1.0 + e;
-    m + (ln_f64(u) + ((e - (u - 1.0)) + e_lo) / u)
+    // As `ln_1p_unit_f32`, but the polynomial of `ln_reduced_f64` is not good enough up to
+    // f = 1/2: above sqrt(2) - 1 the reduction is taken, and below 1/2 `e - 1` is rounded:
+    // its error `c` (Fast2Sum) joins `e_lo`.
+    let big = e > std::f64::consts::SQRT_2 - 1.0;
+    let d = e - 1.0;
+    let c = if big { e - (d + 1.0) } else { 0.0 };
+    let f = if big { d * 0.5 } else { e };
+    let k = if big { 1.0 } else { 0.0 };
+    m + (ln_reduced_f64(f, k) + (e_lo + c) * (1.0 - 0.5 * e))
 }
 
 /// `x^y` with the special cases of `f64::powf`, as `exp(y ln|x|)`.
