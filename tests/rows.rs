@@ -289,3 +289,106 @@ fn a_logit_of_minus_infinity_costs_nothing_without_label_smoothing() {
     let value = smoothed.forward(&y_true, &y_pred).unwrap();
     assert_eq!(value, f64::INFINITY);
 }
+
+/// Rows of up to `GROUP_MAX_COLS` elements go through the kernels' transposed form, eight
+/// rows at a time: every row loss, at several settings, lengths and both float types, gives
+/// each row the bits it gets alone (a batch of one row never forms a group).
+#[test]
+fn rows_in_groups_give_the_bits_of_rows_alone() {
+    fn check<F: Float>(spec: &str, sparse: bool, c: usize, seed: u64) -> usize {
+        let mut state = seed;
+        let mut uniform = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let rows = 19; // two groups and three rows alone
+        let ct = if sparse { 1 } else { c };
+        let t: Vec<F> = (0..rows * ct)
+            .map(|_| {
+                if sparse {
+                    F::from_f64(((uniform() * c as f64) as usize).min(c - 1) as f64)
+                } else {
+                    F::from_f64(uniform() / c as f64)
+                }
+            })
+            .collect();
+        let p: Vec<F> = (0..rows * c)
+            .map(|_| F::from_f64(0.05 + uniform()))
+            .collect();
+        let loss: Box<dyn DynLoss<F>> = losses::from_spec(spec).unwrap();
+        let ta = Array2::from_shape_vec((rows, ct), t.clone())
+            .unwrap()
+            .into_dyn();
+        let pa = Array2::from_shape_vec((rows, c), p.clone())
+            .unwrap()
+            .into_dyn();
+        let (v, g) = loss.value_and_grad(ta.view(), pa.view()).unwrap();
+        let mut alone_sum = 0.0;
+        for r in 0..rows {
+            let tr = Array2::from_shape_vec((1, ct), t[r * ct..(r + 1) * ct].to_vec()).unwrap();
+            let pr = Array2::from_shape_vec((1, c), p[r * c..(r + 1) * c].to_vec()).unwrap();
+            let (vr, gr) = loss
+                .value_and_grad(tr.into_dyn().view(), pr.into_dyn().view())
+                .unwrap();
+            alone_sum += vr.to_f64();
+            for j in 0..c {
+                let (a, b) = (g[[r, j]], gr[[0, j]]);
+                assert!(
+                    a == b || (a != a && b != b),
+                    "{spec} C={c} row {r} col {j}: {a} in the batch, {b} alone"
+                );
+            }
+        }
+        let v = v.to_f64();
+        assert!(
+            (v - alone_sum).abs() <= 1e-5 * alone_sum.abs().max(1.0),
+            "{spec} C={c}: {v} vs {alone_sum}"
+        );
+        rows * c
+    }
+    let mut specs: Vec<(String, bool)> = losses::registry()
+        .entries()
+        .iter()
+        .filter(|e| e.kind() != losses::Kind::Elementwise)
+        .map(|e| (e.name().to_string(), e.kind() == losses::Kind::Sparse))
+        .collect();
+    for (spec, sparse) in [
+        (
+            "categorical_crossentropy(from_logits=true, label_smoothing=0.1",
+            false,
+        ),
+        (
+            "categorical_focal_crossentropy(from_logits=true, gamma=3, alpha=0.5",
+            false,
+        ),
+        ("sparse_categorical_crossentropy(from_logits=true", true),
+        ("sparse_categorical_crossentropy(label_smoothing=0.2", true),
+        ("cross_entropy(ignore_index=1, label_smoothing=0.05", true),
+        ("poly_loss_cross_entropy(epsilon=-1", false),
+    ] {
+        specs.push((format!("{spec}, reduction=sum)"), sparse));
+    }
+    let mut compared = 0;
+    for (i, (spec, sparse)) in specs.iter().enumerate() {
+        let spec = if spec.ends_with(')') {
+            spec.clone()
+        } else {
+            format!("{spec}(reduction=sum)")
+        };
+        for (k, c) in [1, 2, 3, 7, 8, 9, 16, 17, 31, 32, 33]
+            .into_iter()
+            .enumerate()
+        {
+            let seed = 0x9E37_79B9_7F4A_7C15 ^ ((i * 16 + k) as u64);
+            compared += check::<f64>(&spec, *sparse, c, seed);
+            compared += check::<f32>(&spec, *sparse, c, seed);
+        }
+    }
+    println!(
+        "{} specs, {compared} gradient elements compared",
+        specs.len()
+    );
+    assert!(specs.len() >= 12);
+}

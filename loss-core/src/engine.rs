@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::{Array, ArrayRef, ArrayView, CowArray, Dimension, IxDyn};
 
+use crate::kernel::{GROUP_MAX_COLS, GROUP_ROWS};
 use crate::simd::multiversion;
 use crate::sum::{PairwiseSum, sum_slice};
 use crate::{Float, LossError, LossKernel, Reduction, Result};
@@ -458,15 +459,52 @@ multiversion! {
     ) -> F {
         let (ct, c) = shape;
         let mut s = PairwiseSum::new();
-        let rows = t.chunks_exact(ct).zip(p.chunks_exact(c));
-        for ((tr, pr), gr) in rows.zip(g.chunks_exact_mut(c)) {
-            if k.row_ignored(tr) {
-                gr.fill(F::ZERO);
+        if !(K::GROUPED && c <= GROUP_MAX_COLS) {
+            rows_one_by_one(k, t, p, g, (ct, c), scale, &mut s);
+            return s.sum();
+        }
+        // Small rows in groups (same bits as one by one); a group with an ignored row, and
+        // the last rows, one by one.
+        let groups = t.len() / ct / GROUP_ROWS;
+        let (tg, t_rest) = t.split_at(groups * GROUP_ROWS * ct);
+        let (pg, p_rest) = p.split_at(groups * GROUP_ROWS * c);
+        let (gg, g_rest) = g.split_at_mut(groups * GROUP_ROWS * c);
+        let blocks = tg.chunks_exact(GROUP_ROWS * ct).zip(pg.chunks_exact(GROUP_ROWS * c));
+        for ((tb, pb), gb) in blocks.zip(gg.chunks_exact_mut(GROUP_ROWS * c)) {
+            if tb.chunks_exact(ct).any(|tr| k.row_ignored(tr)) {
+                rows_one_by_one(k, tb, pb, gb, (ct, c), scale, &mut s);
             } else {
-                s.add(k.row_value_grad(tr, pr, scale, gr));
+                let mut values = [F::ZERO; GROUP_ROWS];
+                k.group_value_grad(tb, pb, scale, gb, &mut values);
+                for v in values {
+                    s.add(v);
+                }
             }
         }
+        rows_one_by_one(k, t_rest, p_rest, g_rest, (ct, c), scale, &mut s);
         s.sum()
+    }
+}
+
+/// `rows_value_grad` of each row in turn, into `s`. (A function, not a closure: a closure
+/// that is not inlined would be compiled without the instruction set of its caller.)
+#[inline(always)]
+fn rows_one_by_one<F: Float, K: LossKernel<F>>(
+    k: &K,
+    t: &[F],
+    p: &[F],
+    g: &mut [F],
+    (ct, c): (usize, usize),
+    scale: F,
+    s: &mut PairwiseSum<F>,
+) {
+    let rows = t.chunks_exact(ct).zip(p.chunks_exact(c));
+    for ((tr, pr), gr) in rows.zip(g.chunks_exact_mut(c)) {
+        if k.row_ignored(tr) {
+            gr.fill(F::ZERO);
+        } else {
+            s.add(k.row_value_grad(tr, pr, scale, gr));
+        }
     }
 }
 

@@ -41,8 +41,32 @@ pub trait LossKernel<F: Float>: Send + Sync {
         false
     }
 
+    /// Whether [`group_value_grad`](Self::group_value_grad) is the kernel's own transposed
+    /// form (the engine then uses it for rows of at most [`GROUP_MAX_COLS`] elements).
+    const GROUPED: bool = false;
+
     /// The per-sample loss of one row.
     fn row_value(&self, y_true: &[F], y_pred: &[F]) -> F;
+
+    /// [`row_value_grad`](Self::row_value_grad) for [`GROUP_ROWS`] consecutive rows of at
+    /// most [`GROUP_MAX_COLS`] elements, none of them ignored: `values[r]` is row `r`'s loss,
+    /// with the same bits as `row_value_grad` gives it, and so are the gradients. Generated
+    /// kernels compute the rows together, one row per vector lane.
+    #[inline(always)]
+    fn group_value_grad(
+        &self,
+        y_true: &[F],
+        y_pred: &[F],
+        scale: F,
+        grad: &mut [F],
+        values: &mut [F; GROUP_ROWS],
+    ) {
+        let (ct, c) = (y_true.len() / GROUP_ROWS, y_pred.len() / GROUP_ROWS);
+        let rows = y_true.chunks_exact(ct).zip(y_pred.chunks_exact(c));
+        for ((v, (t, p)), g) in values.iter_mut().zip(rows).zip(grad.chunks_exact_mut(c)) {
+            *v = self.row_value_grad(t, p, scale, g);
+        }
+    }
 
     /// The per-sample loss of one row; writes `scale * d(row loss)/d y_pred[i]` into `grad`.
     fn row_value_grad(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F;
@@ -69,6 +93,13 @@ pub trait LossKernel<F: Float>: Send + Sync {
         self.row_value(y_true, y_pred) * F::from_usize(y_pred.len())
     }
 }
+
+/// The rows of a group (see [`LossKernel::group_value_grad`]).
+pub const GROUP_ROWS: usize = 8;
+
+/// The longest row handled in groups: beyond, a row's own work dominates, and the group's
+/// transposed copies (`GROUP_ROWS * GROUP_MAX_COLS` floats each) stay on the stack.
+pub const GROUP_MAX_COLS: usize = 32;
 
 /// Adapts an [`ElementKernel`] to the row interface: the per-sample loss is the mean of the
 /// element losses over the last axis (the Keras convention).
@@ -209,6 +240,7 @@ impl<F: Float, A: LossKernel<F>, B: LossKernel<F>> LossKernel<F> for Either<A, B
     // Both sides are settings of one loss: the same kind of kernel.
     const ELEMENTWISE: bool = A::ELEMENTWISE;
     const SPARSE: bool = A::SPARSE;
+    const GROUPED: bool = A::GROUPED && B::GROUPED;
     // Inlined into the engine's multiversioned loops, so that each instruction-set copy
     // gets its own vector code of the kernel (out of line it would be compiled for the
     // baseline only).
@@ -223,6 +255,17 @@ impl<F: Float, A: LossKernel<F>, B: LossKernel<F>> LossKernel<F> for Either<A, B
     #[inline(always)]
     fn row_value_grad(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
         either!(self, k => k.row_value_grad(y_true, y_pred, scale, grad))
+    }
+    #[inline(always)]
+    fn group_value_grad(
+        &self,
+        y_true: &[F],
+        y_pred: &[F],
+        scale: F,
+        grad: &mut [F],
+        values: &mut [F; GROUP_ROWS],
+    ) {
+        either!(self, k => k.group_value_grad(y_true, y_pred, scale, grad, values))
     }
     #[inline(always)]
     fn row_grad_hess(&self, y_true: &[F], y_pred: &[F], grad: &mut [F], hess: &mut [F]) {

@@ -53,6 +53,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::entry::{lanes_max, lanes_min, lanes_sum, make_dyn, one_row};
+    pub use crate::kernel::{GROUP_MAX_COLS, GROUP_ROWS};
     pub use crate::{
         Either, ElementKernel, Elementwise, Entry, Float, FromParams, Kind, Loss, LossError,
         LossKernel, PairwiseSum, ParamInfo, ParamValue, Reduction, format_spec,

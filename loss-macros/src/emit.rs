@@ -52,10 +52,14 @@ pub struct Emitter<'a> {
 
 impl<'a> Emitter<'a> {
     pub fn new(graph: &'a Graph, bindings: &'a Bindings<'a>) -> Self {
-        let used_names = ["y_true", "y_pred", "self", "F", "count", "label", "j"]
-            .into_iter()
-            .map(String::from)
-            .collect();
+        // The names the row loops use around the formula's own locals.
+        let used_names = [
+            "y_true", "y_pred", "self", "F", "count", "label", "j", "at", "lane", "chunk", "n",
+            "whole", "scale", "grad", "hess", "row", "c", "ct", "values",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
         let mut on_data = Vec::with_capacity(graph.len());
         let mut on_flag = Vec::with_capacity(graph.len());
         for i in 0..graph.len() {

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use proc_macro2::{Ident, TokenStream};
-use quote::quote;
+use quote::{format_ident, quote};
 
 use crate::emit::{Bindings, Emitter};
 use crate::symbolic::{Graph, Node, NodeId, Op1, Op2, RowOp};
@@ -39,17 +39,67 @@ pub fn row_body(
     buffers: &[&str],
     write: &dyn Fn(&[TokenStream]) -> TokenStream,
 ) -> TokenStream {
-    let mut em = Emitter::new(graph, bindings);
-    let mut out = TokenStream::new();
-    out.extend(quote! {
-        let count = F::from_usize(y_pred_row.len());
-    });
-    if labels == Labels::Sparse {
-        out.extend(quote! {
-            // The engine has checked that the label is a class index in 0..count.
-            let label = y_true_row[0].to_f64() as usize;
-        });
+    let mut layout = Layout::Row;
+    body(
+        graph,
+        bindings,
+        labels,
+        row_roots,
+        element_roots,
+        buffers,
+        write,
+        &mut layout,
+    )
+}
+
+/// The body of `group_value_grad`: the program of [`row_body`] for `GROUP_ROWS` rows at
+/// once, transposed (see [`Layout::Group`]), with the same arithmetic in the same order, so
+/// each row gets the same bits as one row alone. `y_pred_rows`, `y_true_rows` and
+/// `grad_rows` hold the group's rows; the row values go to `values`. `None` if a statement
+/// of the program has a form the transposition does not handle (the kernel then has no
+/// grouped form).
+pub fn group_body(
+    graph: &Graph,
+    bindings: &Bindings,
+    labels: Labels,
+    value: NodeId,
+    element_roots: &[NodeId],
+    buffers: &[&str],
+    write: &dyn Fn(&[TokenStream]) -> TokenStream,
+) -> Option<TokenStream> {
+    let mut layout = Layout::Group {
+        row_names: Vec::new(),
+        failed: false,
+    };
+    let out = body(
+        graph,
+        bindings,
+        labels,
+        &[value],
+        element_roots,
+        buffers,
+        write,
+        &mut layout,
+    );
+    match layout {
+        Layout::Group { failed: false, .. } => Some(out),
+        _ => None,
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn body(
+    graph: &Graph,
+    bindings: &Bindings,
+    labels: Labels,
+    row_roots: &[NodeId],
+    element_roots: &[NodeId],
+    buffers: &[&str],
+    write: &dyn Fn(&[TokenStream]) -> TokenStream,
+    layout: &mut Layout,
+) -> TokenStream {
+    let mut em = Emitter::new(graph, bindings);
+    let mut out = layout.prologue(labels, buffers);
 
     // Reductions only the row results need, over expressions the element outputs' passes
     // make available, are accumulated in the pass that writes the element outputs (the loss
@@ -111,22 +161,26 @@ pub fn row_body(
                 &[],
                 &|_| quote!(),
                 cache.as_ref(),
+                layout,
             ));
         }
         for r in at_label {
             let e = reduced(graph, r);
-            out.extend(hoist_row_values(&mut em, graph, &[e]));
+            let hoisted = hoist_row_values(&mut em, graph, &[e]);
+            out.extend(layout.row_level(&mut em, quote!(), hoisted));
             let (stmts, exprs) = em.scoped(|em| em.program(&[e]));
             let e = &exprs[0];
             let name = em.local("at_label");
-            out.extend(quote! {
+            let y_pred = layout.at_label();
+            let stmt = quote! {
                 let #name = {
                     let y_true = F::ONE;
-                    let y_pred = y_pred_row[label];
+                    let y_pred = #y_pred;
                     #stmts
                     #e
                 };
-            });
+            };
+            out.extend(layout.row_level(&mut em, quote!(), stmt));
             em.bind(r, name);
         }
     }
@@ -140,11 +194,35 @@ pub fn row_body(
             buffers,
             write,
             cache.as_ref(),
+            layout,
         ));
     }
     let (row_stmts, row_exprs) = em.program(row_roots);
-    out.extend(row_stmts);
-    quote!(#out (#(#row_exprs),*))
+    match layout {
+        Layout::Row => quote!(#out #row_stmts (#(#row_exprs),*)),
+        Layout::Group { .. } => {
+            let value = em.local("row_value");
+            let e = &row_exprs[0];
+            let stmts = quote!(#row_stmts let #value = #e;);
+            out.extend(layout.row_level(&mut em, quote!(), stmts));
+            let group = quote!(::losses::__private::GROUP_ROWS);
+            for name in buffers {
+                let rows = format_ident!("{name}_rows");
+                let t = format_ident!("{name}_t");
+                out.extend(quote! {
+                    {
+                        // Zipped, not indexed: no bounds checks, so the copies vectorize.
+                        for (row, out) in #rows.chunks_exact_mut(c).enumerate().take(#group) {
+                            for (o, tj) in out.iter_mut().zip(&#t) {
+                                *o = tj[row];
+                            }
+                        }
+                    }
+                });
+            }
+            quote!(#out *values = #value;)
+        }
+    }
 }
 
 /// A logsumexp whose `exp(x - max)` terms are kept for the softmaxes of the write pass.
@@ -268,11 +346,13 @@ fn pass(
     buffers: &[&str],
     write: &dyn Fn(&[TokenStream]) -> TokenStream,
     cache: Option<&Cache>,
+    layout: &mut Layout,
 ) -> TokenStream {
     let mut out = TokenStream::new();
     let elements: Vec<NodeId> = reductions.iter().map(|&r| reduced(graph, r)).collect();
     let all: Vec<NodeId> = outputs.iter().chain(&elements).copied().collect();
-    out.extend(hoist_row_values(em, graph, &all));
+    let hoisted = hoist_row_values(em, graph, &all);
+    out.extend(layout.row_level(em, quote!(), hoisted));
 
     // The maxima that keep `logsumexp` from overflowing.
     let mut maxima: HashMap<NodeId, Ident> = HashMap::new();
@@ -304,6 +384,7 @@ fn pass(
             &no_outputs,
             &accumulators,
             &[],
+            layout,
         ));
     }
     let caching = cache.filter(|c| reductions.contains(&c.lse));
@@ -352,7 +433,15 @@ fn pass(
         buffers: &buffers,
         write,
     };
-    out.extend(lane_loop(em, labels, &all, &outs, &accumulators, &cached));
+    out.extend(lane_loop(
+        em,
+        labels,
+        &all,
+        &outs,
+        &accumulators,
+        &cached,
+        layout,
+    ));
     for (&r, acc) in reductions.iter().zip(accumulators) {
         match acc {
             Accumulator::SumExp {
@@ -382,6 +471,7 @@ fn lane_loop(
     outs: &Outputs<'_>,
     accumulators: &[Accumulator],
     given: &[(NodeId, TokenStream)],
+    layout: &mut Layout,
 ) -> TokenStream {
     let Outputs {
         count: outputs,
@@ -400,15 +490,82 @@ fn lane_loop(
         (stmts, exprs)
     });
     let store = write(&exprs[..outputs]);
+    let grouped = matches!(layout, Layout::Group { .. });
+    let index = if grouped {
+        quote!([lane][row])
+    } else {
+        quote!([lane])
+    };
     let updates: Vec<TokenStream> = accumulators
         .iter()
         .zip(&exprs[outputs..])
-        .map(|(a, e)| a.update(e))
+        .map(|(a, e)| a.update(e, &index))
         .collect();
-    let init = accumulators.iter().map(Accumulator::init);
-    let finish = accumulators.iter().map(Accumulator::finish);
+    let init = accumulators.iter().map(|a| a.init(grouped));
+    let finish: TokenStream = accumulators.iter().map(Accumulator::finish).collect();
     let lanes = LANES;
     let dense = labels == Labels::Dense;
+    if let Layout::Group { row_names, .. } = &*layout {
+        // The rows of the group are the vector lanes: each element `j` of the row runs the
+        // formula for every row, reading the transposed inputs; each row's accumulators are
+        // updated in the order of `j`, as in a row alone.
+        let shadow: Vec<TokenStream> = row_names
+            .iter()
+            .map(|n| quote!(let #n = #n[row];))
+            .collect();
+        let group = quote!(::losses::__private::GROUP_ROWS);
+        let (true_j, y_true) = if dense {
+            (
+                quote!(let y_true_j = &y_true_t[j];),
+                quote!(let y_true = y_true_j[row];),
+            )
+        } else {
+            (
+                quote!(),
+                quote!(let y_true = if j == label { F::ONE } else { F::ZERO };),
+            )
+        };
+        let mut bind_j = TokenStream::new();
+        let mut bind_row = TokenStream::new();
+        for name in buffers {
+            let buffer = format_ident!("{name}");
+            let t = format_ident!("{name}_t");
+            let at_j = format_ident!("{name}_j");
+            bind_j.extend(quote!(let #at_j = &mut #t[j];));
+            bind_row.extend(quote!(let #buffer = &mut *#at_j;));
+        }
+        let finish_lanes = accumulators.iter().map(|a| {
+            let a = a.ident();
+            let lanes = (0..LANES).map(|l| quote!(#a[#l][row]));
+            quote!(let #a = [#(#lanes),*];)
+        });
+        let prologue = quote!(#(#finish_lanes)*);
+        let finished = layout.row_level(em, prologue, finish);
+        return quote! {
+            #(#init)*
+            {
+                let whole = c - c % #lanes;
+                for j in 0..c {
+                    // Masked: the compiler then knows the index is in bounds.
+                    let lane = (if j < whole { j % #lanes } else { j - whole }) & (#lanes - 1);
+                    let y_pred_j = &y_pred_t[j];
+                    #true_j
+                    #bind_j
+                    for row in 0..#group {
+                        #(#shadow)*
+                        let at = row;
+                        let y_pred = y_pred_j[row];
+                        #y_true
+                        #bind_row
+                        #stmts
+                        #store
+                        #(#updates)*
+                    }
+                }
+            }
+            #finished
+        };
+    }
 
     // Slices walked together: y_pred, y_true (dense), the output buffers.
     let mut split = quote!(let (y_pred_head, y_pred_tail) = y_pred_row.split_at(whole););
@@ -461,7 +618,7 @@ fn lane_loop(
                 #(#updates)*
             }
         }
-        #(#finish)*
+        #finish
     }
 }
 
@@ -492,28 +649,46 @@ enum Accumulator {
 }
 
 impl Accumulator {
-    fn init(&self) -> TokenStream {
-        let lanes = LANES;
+    /// The local holding the lanes.
+    fn ident(&self) -> &Ident {
         match self {
-            Accumulator::Sum(a) | Accumulator::Mean(a) | Accumulator::SumExp { sum: a, .. } => {
-                quote!(let mut #a = [F::ZERO; #lanes];)
-            }
-            Accumulator::Max(a) => quote!(let mut #a = [F::NEG_INFINITY; #lanes];),
-            Accumulator::Min(a) => quote!(let mut #a = [F::INFINITY; #lanes];),
+            Accumulator::Sum(a)
+            | Accumulator::Mean(a)
+            | Accumulator::Max(a)
+            | Accumulator::Min(a)
+            | Accumulator::SumExp { sum: a, .. } => a,
         }
     }
 
-    fn update(&self, e: &TokenStream) -> TokenStream {
+    /// One value per lane, or (grouped) one per lane and row.
+    fn init(&self, grouped: bool) -> TokenStream {
+        let lanes = LANES;
+        let a = self.ident();
+        let start = match self {
+            Accumulator::Max(_) => quote!(F::NEG_INFINITY),
+            Accumulator::Min(_) => quote!(F::INFINITY),
+            _ => quote!(F::ZERO),
+        };
+        if grouped {
+            let group = quote!(::losses::__private::GROUP_ROWS);
+            quote!(let mut #a = [[#start; #group]; #lanes];)
+        } else {
+            quote!(let mut #a = [#start; #lanes];)
+        }
+    }
+
+    /// Adds `e` to the accumulator at `index` (`[lane]`, or `[lane][row]`).
+    fn update(&self, e: &TokenStream, index: &TokenStream) -> TokenStream {
         match self {
-            Accumulator::Sum(a) | Accumulator::Mean(a) => quote!(#a[lane] += #e;),
-            Accumulator::Max(a) => quote!(#a[lane] = #a[lane].max(#e);),
-            Accumulator::Min(a) => quote!(#a[lane] = #a[lane].min(#e);),
+            Accumulator::Sum(a) | Accumulator::Mean(a) => quote!(#a #index += #e;),
+            Accumulator::Max(a) => quote!(#a #index = #a #index.max(#e);),
+            Accumulator::Min(a) => quote!(#a #index = #a #index.min(#e);),
             Accumulator::SumExp {
                 sum,
                 max,
                 cache: None,
                 ..
-            } => quote!(#sum[lane] += (#e - #max).exp();),
+            } => quote!(#sum #index += (#e - #max).exp();),
             Accumulator::SumExp {
                 sum,
                 max,
@@ -523,7 +698,7 @@ impl Accumulator {
                 {
                     let e = (#e - #max).exp();
                     #buffer[at] = e;
-                    #sum[lane] += e;
+                    #sum #index += e;
                 }
             },
         }
@@ -554,4 +729,157 @@ impl Accumulator {
             }
         }
     }
+}
+
+/// How the row program is laid out.
+enum Layout {
+    /// One row: row-level values are scalars.
+    Row,
+    /// `GROUP_ROWS` rows at once, transposed (small rows, where the per-row work of one row
+    /// alone - a horizontal sum, a scalar logarithm - costs more than its elements): the
+    /// inputs are copied to `y_pred_t[j][row]`, row-level values are arrays with one entry
+    /// per row, each loop over the elements runs its body for every row of the group (the
+    /// rows are the vector lanes), and row-level statements run in a loop over the rows of
+    /// their own, so that they vectorize too. `row_names` are the row-level locals so far.
+    Group { row_names: Vec<Ident>, failed: bool },
+}
+
+impl Layout {
+    /// The statements before the passes: `count`, the label, and (grouped) the transposed
+    /// inputs and output buffers.
+    fn prologue(&mut self, labels: Labels, buffers: &[&str]) -> TokenStream {
+        let sparse = labels == Labels::Sparse;
+        let Layout::Group { row_names, .. } = self else {
+            let label = sparse.then(|| {
+                quote! {
+                    // The engine has checked that the label is a class index in 0..count.
+                    let label = y_true_row[0].to_f64() as usize;
+                }
+            });
+            return quote! {
+                let count = F::from_usize(y_pred_row.len());
+                #label
+            };
+        };
+        let group = quote!(::losses::__private::GROUP_ROWS);
+        let max = quote!(::losses::__private::GROUP_MAX_COLS);
+        row_names.push(format_ident!("count"));
+        let y_true = if sparse {
+            row_names.push(format_ident!("label"));
+            quote! {
+                let ct = y_true_rows.len() / #group;
+                // The engine has checked that the labels are class indices in 0..count.
+                let mut label = [0usize; #group];
+                for row in 0..#group {
+                    label[row] = y_true_rows[row * ct].to_f64() as usize;
+                }
+            }
+        } else {
+            quote! {
+                let mut y_true_t = [[F::ZERO; #group]; #max];
+                for (row, input) in y_true_rows.chunks_exact(c).enumerate().take(#group) {
+                    for (tj, &x) in y_true_t.iter_mut().zip(input) {
+                        tj[row] = x;
+                    }
+                }
+            }
+        };
+        let outputs = buffers.iter().map(|name| {
+            let t = format_ident!("{name}_t");
+            quote!(let mut #t = [[F::ZERO; #group]; #max];)
+        });
+        quote! {
+            // The engine passes at most GROUP_MAX_COLS columns.
+            let c = (y_pred_rows.len() / #group).min(#max);
+            let mut y_pred_t = [[F::ZERO; #group]; #max];
+            {
+                for (row, input) in y_pred_rows.chunks_exact(c).enumerate().take(#group) {
+                    for (tj, &x) in y_pred_t.iter_mut().zip(input) {
+                        tj[row] = x;
+                    }
+                }
+            }
+            #y_true
+            #(#outputs)*
+            let count = [F::from_usize(c); #group];
+        }
+    }
+
+    /// Where `at_label` reads the prediction at the label.
+    fn at_label(&self) -> TokenStream {
+        match self {
+            Layout::Row => quote!(y_pred_row[label]),
+            Layout::Group { .. } => quote!(y_pred_t[label][row]),
+        }
+    }
+
+    /// Row-level statements: as they are, or (grouped) run for every row of the group, after
+    /// `prologue`, with the row-level locals they define collected into arrays.
+    fn row_level(
+        &mut self,
+        em: &mut Emitter,
+        prologue: TokenStream,
+        stmts: TokenStream,
+    ) -> TokenStream {
+        let Layout::Group { row_names, failed } = self else {
+            return quote!(#prologue #stmts);
+        };
+        let Some(defined) = let_names(&stmts) else {
+            *failed = true;
+            return TokenStream::new();
+        };
+        if defined.is_empty() {
+            return TokenStream::new();
+        }
+        let temps: Vec<Ident> = defined
+            .iter()
+            .map(|d| em.local(&format!("{d}_rows")))
+            .collect();
+        let shadow = row_names.iter().map(|n| quote!(let #n = #n[row];));
+        let group = quote!(::losses::__private::GROUP_ROWS);
+        let out = quote! {
+            let (#(#defined),*) = {
+                #(let mut #temps = [::core::default::Default::default(); #group];)*
+                for row in 0..#group {
+                    #(#shadow)*
+                    #prologue
+                    #stmts
+                    #(#temps[row] = #defined;)*
+                }
+                (#(#temps),*)
+            };
+        };
+        for d in defined {
+            if !row_names.contains(&d) {
+                row_names.push(d);
+            }
+        }
+        out
+    }
+}
+
+/// The locals that the top-level `let` statements of `stmts` define, once each in order of
+/// first definition; `None` if one binds a pattern other than a name.
+fn let_names(stmts: &TokenStream) -> Option<Vec<Ident>> {
+    use proc_macro2::TokenTree;
+    let mut names: Vec<Ident> = Vec::new();
+    let mut tokens = stmts.clone().into_iter();
+    while let Some(t) = tokens.next() {
+        let TokenTree::Ident(kw) = t else { continue };
+        if kw != "let" {
+            continue;
+        }
+        let name = match tokens.next()? {
+            TokenTree::Ident(m) if m == "mut" => match tokens.next()? {
+                TokenTree::Ident(name) => name,
+                _ => return None,
+            },
+            TokenTree::Ident(name) => name,
+            _ => return None,
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Some(names)
 }

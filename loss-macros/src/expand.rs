@@ -11,7 +11,7 @@ use crate::ast::{self, LossFn, ParamType};
 use crate::attr::LossAttr;
 use crate::ctxt::Ctxt;
 use crate::emit::{Bindings, Emitter};
-use crate::emit_row::{Labels, row_body};
+use crate::emit_row::{Labels, group_body, row_body};
 use crate::fallback;
 use crate::lower::{self, Lowered};
 use crate::symbolic::{Graph, NodeId};
@@ -211,7 +211,36 @@ impl<'a> Expansion<'a> {
                 let (g, h) = (&e[0], &e[1]);
                 quote!(grad[at] = #g; hess[at] = #h;)
             });
-            self.row_kernel_impl(value_body, value_grad_body, grad_hess_body)
+            // The transposed form of `value_grad` (none if any specialization has none).
+            let grouped = std::cell::Cell::new(true);
+            let emit_group = |graph: &Graph, bindings: &Bindings, roots: &[NodeId]| {
+                let write = |e: &[TokenStream]| {
+                    let g = &e[0];
+                    quote!(grad[at] = scale * (#g);)
+                };
+                let group = group_body(
+                    graph,
+                    bindings,
+                    labels,
+                    roots[0],
+                    &roots[1..],
+                    &["grad"],
+                    &write,
+                );
+                group.unwrap_or_else(|| {
+                    grouped.set(false);
+                    TokenStream::new()
+                })
+            };
+            let group_body = specialized_body(
+                &mut lowered,
+                &mut names,
+                &[value, grad],
+                &params,
+                &emit_group,
+            );
+            let group_body = grouped.get().then_some(group_body);
+            self.row_kernel_impl(value_body, value_grad_body, grad_hess_body, group_body)
         } else {
             let emit = |graph: &Graph, bindings: &Bindings, roots: &[NodeId]| {
                 let (stmts, exprs) = Emitter::new(graph, bindings).program(roots);
@@ -236,8 +265,26 @@ impl<'a> Expansion<'a> {
         value: TokenStream,
         value_grad: TokenStream,
         grad_hess: TokenStream,
+        group: Option<TokenStream>,
     ) -> TokenStream {
         let kernel = &self.kernel;
+        let group = group.map(|body| {
+            quote! {
+                const GROUPED: bool = true;
+
+                #[inline(always)]
+                fn group_value_grad(
+                    &self,
+                    y_true_rows: &[F],
+                    y_pred_rows: &[F],
+                    scale: F,
+                    grad_rows: &mut [F],
+                    values: &mut [F; ::losses::__private::GROUP_ROWS],
+                ) {
+                    #body
+                }
+            }
+        });
         let (impl_generics, type_args) = self.kernel_generics();
         let sparse = self.loss.shape == ast::Shape::Sparse;
         // A dense `y_true` row has the length of `y_pred`'s (the engine checks the shapes).
@@ -259,6 +306,8 @@ impl<'a> Expansion<'a> {
                 const SPARSE: bool = #sparse;
 
                 #ignored
+
+                #group
 
                 #[inline(always)]
                 fn row_value(&self, y_true_row: &[F], y_pred_row: &[F]) -> F {
