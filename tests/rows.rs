@@ -377,10 +377,7 @@ fn rows_in_groups_give_the_bits_of_rows_alone() {
         } else {
             format!("{spec}(reduction=sum)")
         };
-        for (k, c) in [1, 2, 3, 7, 8, 9, 16, 17, 31, 32, 33]
-            .into_iter()
-            .enumerate()
-        {
+        for (k, c) in [1, 2, 3, 7, 8, 9, 15, 16, 17, 33].into_iter().enumerate() {
             let seed = 0x9E37_79B9_7F4A_7C15 ^ ((i * 16 + k) as u64);
             compared += check::<f64>(&spec, *sparse, c, seed);
             compared += check::<f32>(&spec, *sparse, c, seed);

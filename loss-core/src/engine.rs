@@ -476,9 +476,7 @@ multiversion! {
             } else {
                 let mut values = [F::ZERO; GROUP_ROWS];
                 k.group_value_grad(tb, pb, scale, gb, &mut values);
-                for v in values {
-                    s.add(v);
-                }
+                s.add_eight(&values);
             }
         }
         rows_one_by_one(k, t_rest, p_rest, g_rest, (ct, c), scale, &mut s);

@@ -64,6 +64,30 @@ impl<F: Float> PairwiseSum<F> {
         self.count = self.count.wrapping_add(1);
     }
 
+    /// Adds eight values with the bits of eight calls to [`add`](Self::add), in one step
+    /// when they make a subtree of their own (the count is a multiple of 8).
+    #[inline]
+    pub fn add_eight(&mut self, x: &[F; 8]) {
+        if self.count % 8 != 0 {
+            for &v in x {
+                self.add(v);
+            }
+            return;
+        }
+        let mut s = ((x[0] + x[1]) + (x[2] + x[3])) + ((x[4] + x[5]) + (x[6] + x[7]));
+        let mut c = self.count >> 3;
+        while c & 1 == 1 && self.len > 0 {
+            self.len -= 1;
+            s = self.stack[self.len] + s;
+            c >>= 1;
+        }
+        if self.len < self.stack.len() {
+            self.stack[self.len] = s;
+            self.len += 1;
+        }
+        self.count = self.count.wrapping_add(8);
+    }
+
     /// The sum of every value added so far (0 if none), smallest subtrees first.
     #[inline]
     pub fn sum(&self) -> F {
@@ -151,6 +175,33 @@ mod tests {
             let s: PairwiseSum<f64> = (0..n).map(f64::from).collect();
             assert_eq!(s.sum(), f64::from(n * n.saturating_sub(1) / 2), "{n}");
             assert_eq!(s.count(), u64::from(n));
+        }
+    }
+
+    #[test]
+    fn eight_at_once_is_eight_adds() {
+        // Values of very different sizes, so that any other order of additions shows.
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            f32::from_bits(0x3000_0000 + (state as u32 >> 4)) // 2^-31 .. 2^+1
+        };
+        for ones in 0..20 {
+            let (mut a, mut b) = (PairwiseSum::<f32>::new(), PairwiseSum::<f32>::new());
+            for _ in 0..ones {
+                let v = next();
+                a.add(v);
+                b.add(v);
+            }
+            for _ in 0..37 {
+                let x: [f32; 8] = std::array::from_fn(|_| next());
+                x.iter().for_each(|&v| a.add(v));
+                b.add_eight(&x);
+                assert_eq!(a.sum().to_bits(), b.sum().to_bits(), "{ones}");
+                assert_eq!(a.count(), b.count());
+            }
         }
     }
 
