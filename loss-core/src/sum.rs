@@ -68,7 +68,7 @@ impl<F: Float> PairwiseSum<F> {
     /// when they make a subtree of their own (the count is a multiple of 8).
     #[inline]
     pub fn add_eight(&mut self, x: &[F; 8]) {
-        if self.count % 8 != 0 {
+        if !self.count.is_multiple_of(8) {
             for &v in x {
                 self.add(v);
             }
