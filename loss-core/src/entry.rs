@@ -94,6 +94,42 @@ pub fn lanes_sum<F: Float>(lanes: &[F; 8]) -> F {
         + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
 }
 
+/// [`lanes_sum`] for each row of a group (`lanes[lane][row]`): the same additions, for all
+/// rows at once.
+#[inline(always)]
+pub fn group_lanes_sum<F: Float, const G: usize>(lanes: &[[F; G]; 8]) -> [F; G] {
+    let [a0, a1, a2, a3, a4, a5, a6, a7] = lanes;
+    let mut out = [F::ZERO; G];
+    for r in 0..G {
+        out[r] = ((a0[r] + a1[r]) + (a2[r] + a3[r])) + ((a4[r] + a5[r]) + (a6[r] + a7[r]));
+    }
+    out
+}
+
+/// [`lanes_max`] for each row of a group.
+#[inline(always)]
+pub fn group_lanes_max<F: Float, const G: usize>(lanes: &[[F; G]; 8]) -> [F; G] {
+    let mut out = [F::NEG_INFINITY; G];
+    for lane in lanes {
+        for (o, &x) in out.iter_mut().zip(lane) {
+            *o = o.max(x);
+        }
+    }
+    out
+}
+
+/// [`lanes_min`] for each row of a group.
+#[inline(always)]
+pub fn group_lanes_min<F: Float, const G: usize>(lanes: &[[F; G]; 8]) -> [F; G] {
+    let mut out = [F::INFINITY; G];
+    for lane in lanes {
+        for (o, &x) in out.iter_mut().zip(lane) {
+            *o = o.min(x);
+        }
+    }
+    out
+}
+
 /// The largest of the lane accumulators of a generated row loop.
 #[inline(always)]
 pub fn lanes_max<F: Float>(lanes: &[F; 8]) -> F {

@@ -52,7 +52,10 @@ pub mod prelude {
 /// Paths used by generated code. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::entry::{lanes_max, lanes_min, lanes_sum, make_dyn, one_row};
+    pub use crate::entry::{
+        group_lanes_max, group_lanes_min, group_lanes_sum, lanes_max, lanes_min, lanes_sum,
+        make_dyn, one_row,
+    };
     pub use crate::kernel::{GROUP_MAX_COLS, GROUP_ROWS};
     pub use crate::{
         Either, ElementKernel, Elementwise, Entry, Float, FromParams, Kind, Loss, LossError,

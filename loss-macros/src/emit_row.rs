@@ -502,7 +502,6 @@ fn lane_loop(
         .map(|(a, e)| a.update(e, &index))
         .collect();
     let init = accumulators.iter().map(|a| a.init(grouped));
-    let finish: TokenStream = accumulators.iter().map(Accumulator::finish).collect();
     let lanes = LANES;
     let dense = labels == Labels::Dense;
     if let Layout::Group { row_names, .. } = &*layout {
@@ -534,13 +533,17 @@ fn lane_loop(
             bind_j.extend(quote!(let #at_j = &mut #t[j];));
             bind_row.extend(quote!(let #buffer = &mut *#at_j;));
         }
-        let finish_lanes = accumulators.iter().map(|a| {
-            let a = a.ident();
-            let lanes = (0..LANES).map(|l| quote!(#a[#l][row]));
-            quote!(let #a = [#(#lanes),*];)
-        });
-        let prologue = quote!(#(#finish_lanes)*);
-        let finished = layout.row_level(em, prologue, finish);
+        let mut finished = TokenStream::new();
+        let mut rest = TokenStream::new();
+        for a in accumulators {
+            let (combined, after) = a.finish_group();
+            finished.extend(combined);
+            rest.extend(after);
+        }
+        if let Layout::Group { row_names, .. } = layout {
+            row_names.extend(accumulators.iter().map(|a| a.ident().clone()));
+        }
+        finished.extend(layout.row_level(em, quote!(), rest));
         return quote! {
             #(#init)*
             {
@@ -568,6 +571,7 @@ fn lane_loop(
     }
 
     // Slices walked together: y_pred, y_true (dense), the output buffers.
+    let finish = accumulators.iter().map(Accumulator::finish);
     let mut split = quote!(let (y_pred_head, y_pred_tail) = y_pred_row.split_at(whole););
     let mut chunks = quote!(y_pred_head.chunks_exact(#lanes));
     let mut pattern = quote!(y_pred_chunk);
@@ -618,7 +622,7 @@ fn lane_loop(
                 #(#updates)*
             }
         }
-        #finish
+        #(#finish)*
     }
 }
 
@@ -704,13 +708,19 @@ impl Accumulator {
         }
     }
 
-    fn finish(&self) -> TokenStream {
-        let p = quote!(::losses::__private);
+    /// The function of `__private` that combines the lanes (`lanes_sum`, ...).
+    fn combine(&self) -> &'static str {
         match self {
-            Accumulator::Sum(a) => quote!(let #a = #p::lanes_sum(&#a);),
-            Accumulator::Mean(a) => quote!(let #a = #p::lanes_sum(&#a) / count;),
-            Accumulator::Max(a) => quote!(let #a = #p::lanes_max(&#a);),
-            Accumulator::Min(a) => quote!(let #a = #p::lanes_min(&#a);),
+            Accumulator::Sum(_) | Accumulator::Mean(_) | Accumulator::SumExp { .. } => "sum",
+            Accumulator::Max(_) => "max",
+            Accumulator::Min(_) => "min",
+        }
+    }
+
+    /// The statements after the lanes are combined into `self.ident()`.
+    fn finish_combined(&self) -> TokenStream {
+        match self {
+            Accumulator::Mean(a) => quote!(let #a = #a / count;),
             Accumulator::SumExp {
                 sum,
                 max,
@@ -721,13 +731,34 @@ impl Accumulator {
                     .as_ref()
                     .map(|(_, inv_sum)| quote!(let #inv_sum = F::ONE / #sum;));
                 quote! {
-                    let #sum = #p::lanes_sum(&#sum);
                     #inv
                     let #ln_sum = #sum.ln();
                     let #sum = #max + #ln_sum;
                 }
             }
+            _ => TokenStream::new(),
         }
+    }
+
+    fn finish(&self) -> TokenStream {
+        let a = self.ident();
+        let combine = format_ident!("lanes_{}", self.combine());
+        let rest = self.finish_combined();
+        quote! {
+            let #a = ::losses::__private::#combine(&#a);
+            #rest
+        }
+    }
+
+    /// [`finish`](Self::finish) for a group: the lanes of every row combined at once (the
+    /// same operations per row, in vector registers).
+    fn finish_group(&self) -> (TokenStream, TokenStream) {
+        let a = self.ident();
+        let combine = format_ident!("group_lanes_{}", self.combine());
+        (
+            quote!(let #a = ::losses::__private::#combine(&#a);),
+            self.finish_combined(),
+        )
     }
 }
 
