@@ -50,8 +50,14 @@ impl<F: Float> PairwiseSum<F> {
     /// Adds one value (a leaf of the tree).
     #[inline]
     pub fn add(&mut self, x: F) {
-        let mut s = x;
-        let mut c = self.count;
+        self.push(x, self.count);
+        self.count = self.count.wrapping_add(1);
+    }
+
+    /// Pushes the subtree `s`, merging it with the subtrees of its size on the stack: `c` is
+    /// the count in units of its size.
+    #[inline]
+    fn push(&mut self, mut s: F, mut c: u64) {
         while c & 1 == 1 && self.len > 0 {
             self.len -= 1;
             s = self.stack[self.len] + s;
@@ -61,7 +67,6 @@ impl<F: Float> PairwiseSum<F> {
             self.stack[self.len] = s;
             self.len += 1;
         }
-        self.count = self.count.wrapping_add(1);
     }
 
     /// Adds eight values with the bits of eight calls to [`add`](Self::add), in one step
@@ -74,17 +79,8 @@ impl<F: Float> PairwiseSum<F> {
             }
             return;
         }
-        let mut s = ((x[0] + x[1]) + (x[2] + x[3])) + ((x[4] + x[5]) + (x[6] + x[7]));
-        let mut c = self.count >> 3;
-        while c & 1 == 1 && self.len > 0 {
-            self.len -= 1;
-            s = self.stack[self.len] + s;
-            c >>= 1;
-        }
-        if self.len < self.stack.len() {
-            self.stack[self.len] = s;
-            self.len += 1;
-        }
+        let s = ((x[0] + x[1]) + (x[2] + x[3])) + ((x[4] + x[5]) + (x[6] + x[7]));
+        self.push(s, self.count >> 3);
         self.count = self.count.wrapping_add(8);
     }
 
