@@ -147,6 +147,9 @@ pub(crate) fn combine_lanes<F: Float>(acc: [F; LANES]) -> F {
 /// The sum of a block: [`LANES`] accumulators, combined in a fixed tree.
 #[inline(always)]
 pub(crate) fn sum_block<F: Float>(xs: &[F]) -> F {
+    if let Ok(full) = <&[F; BLOCK]>::try_from(xs) {
+        return sum_full_block(full);
+    }
     let (chunks, rest) = xs.as_chunks::<LANES>();
     let mut acc = [F::ZERO; LANES];
     for c in chunks {
@@ -159,6 +162,24 @@ pub(crate) fn sum_block<F: Float>(xs: &[F]) -> F {
         tail += x;
     }
     combine_lanes(acc) + tail
+}
+
+/// The sum of a full block by halving: each step adds the upper half onto the lower (plain
+/// vector additions; the loop over chunks of `sum_block` was vectorized with shuffles).
+#[inline(always)]
+fn sum_full_block<F: Float>(xs: &[F; BLOCK]) -> F {
+    let mut v = *xs;
+    let mut half = BLOCK / 2;
+    while half >= LANES {
+        let (lo, hi) = v.split_at_mut(half);
+        for (a, &b) in lo.iter_mut().zip(&hi[..half]) {
+            *a += b;
+        }
+        half /= 2;
+    }
+    let mut acc = [F::ZERO; LANES];
+    acc.copy_from_slice(&v[..LANES]);
+    combine_lanes(acc)
 }
 
 #[cfg(test)]
