@@ -109,22 +109,26 @@ pub fn group_lanes_sum<F: Float, const G: usize>(lanes: &[[F; G]; 8]) -> [F; G] 
 /// [`lanes_max`] for each row of a group.
 #[inline(always)]
 pub fn group_lanes_max<F: Float, const G: usize>(lanes: &[[F; G]; 8]) -> [F; G] {
-    let mut out = [F::NEG_INFINITY; G];
-    for lane in lanes {
-        for (o, &x) in out.iter_mut().zip(lane) {
-            *o = o.max(x);
-        }
-    }
-    out
+    group_fold(lanes, F::NEG_INFINITY, F::max)
 }
 
 /// [`lanes_min`] for each row of a group.
 #[inline(always)]
 pub fn group_lanes_min<F: Float, const G: usize>(lanes: &[[F; G]; 8]) -> [F; G] {
-    let mut out = [F::INFINITY; G];
+    group_fold(lanes, F::INFINITY, F::min)
+}
+
+/// For each row, `op` folded over the lanes in order from `start` (as `lanes_max` folds).
+#[inline(always)]
+fn group_fold<F: Float, const G: usize>(
+    lanes: &[[F; G]; 8],
+    start: F,
+    op: impl Fn(F, F) -> F,
+) -> [F; G] {
+    let mut out = [start; G];
     for lane in lanes {
         for (o, &x) in out.iter_mut().zip(lane) {
-            *o = o.min(x);
+            *o = op(*o, x);
         }
     }
     out
