@@ -30,7 +30,9 @@ pub use entry::{Entry, FromParams, Kind, MakeDyn, ParamInfo, ParamValue};
 pub use error::LossError;
 pub use float::Float;
 pub use functions::{EPSILON, clip, log_sigmoid, sigmoid, softplus, xlogy};
-pub use kernel::{Either, ElementKernel, Elementwise, LossKernel};
+pub use kernel::{
+    Direct, Either, ElementKernel, Elementwise, LossKernel, STAGE_LEVELS, STAGE_SLOTS, Stage,
+};
 pub use loss::Loss;
 pub use reduction::Reduction;
 pub use registry::{Conflict, Registry, RegistryEntry, from_spec, get, registry};
@@ -58,8 +60,8 @@ pub mod __private {
     };
     pub use crate::kernel::{GROUP_MAX_COLS, GROUP_ROWS};
     pub use crate::{
-        Either, ElementKernel, Elementwise, Entry, Float, FromParams, Kind, Loss, LossError,
-        LossKernel, PairwiseSum, ParamInfo, ParamValue, Reduction, format_spec,
+        Direct, Either, ElementKernel, Elementwise, Entry, Float, FromParams, Kind, Loss,
+        LossError, LossKernel, PairwiseSum, ParamInfo, ParamValue, Reduction, Stage, format_spec,
     };
     pub use inventory;
     pub use ndarray;

@@ -46,6 +46,11 @@ pub struct Emitter<'a> {
     exp_neg_abs: HashMap<NodeId, Ident>,
     /// Whether a select on this node (a condition) is emitted as a branch.
     branch_on: Vec<bool>,
+    /// Whether the node depends on `y_true` or `y_pred` (else it is the same for every
+    /// element, and the loop computes it once).
+    on_data: Vec<bool>,
+    /// Set for the staged form of an element kernel (see [`Staging`]).
+    staging: Option<Staging>,
     used_names: HashSet<String>,
     counter: usize,
 }
@@ -87,9 +92,26 @@ impl<'a> Emitter<'a> {
             logsumexp_parts: HashMap::new(),
             exp_neg_abs: HashMap::new(),
             branch_on,
+            on_data,
+            staging: None,
             used_names,
             counter: 0,
         }
+    }
+
+    /// Emits the staged form: every expensive call on the data goes through the loop's
+    /// `stage` (see [`Staging`]).
+    pub fn staged(mut self) -> Self {
+        self.used_names.insert("stage".to_string());
+        self.staging = Some(Staging::default());
+        self
+    }
+
+    /// The levels and slots of the staged calls emitted so far (0 when not staged).
+    pub fn stage_levels(&self) -> (u8, usize) {
+        self.staging
+            .as_ref()
+            .map_or((0, 0), |s| (s.max_level, s.next_slot))
     }
 
     /// Statements computing `roots`, and an expression for each root.
@@ -115,7 +137,9 @@ impl<'a> Emitter<'a> {
         let exprs = match tail {
             Some(id) => {
                 stmts.extend(self.exp_neg_abs_stmt(id, &shared));
-                vec![self.operation(self.graph.node(id), self.graph.span(id))]
+                let node = self.graph.node(id);
+                let op = self.operation(node, self.graph.span(id));
+                vec![self.through_stage(id, node, op)]
             }
             None => roots.iter().map(|&r| self.reference(r)).collect(),
         };
@@ -172,7 +196,57 @@ impl<'a> Emitter<'a> {
         let e = self.local(&base);
         let z_ref = self.reference(z);
         self.exp_neg_abs.insert(z, e.clone());
-        quote! { let #e = #z_ref.exp_neg_abs(); }
+        let call = quote!(#z_ref.exp_neg_abs());
+        let call = match &mut self.staging {
+            Some(staging) => {
+                let above = staging.level(z);
+                match staging.take(above, 2) {
+                    Some((level, k)) => {
+                        staging.e_levels.insert(z, level);
+                        quote! {
+                            stage.slot2(#level, #k, if stage.computes(#level) { #call } else { (F::ZERO, F::ZERO) })
+                        }
+                    }
+                    None => {
+                        staging.e_levels.insert(z, above);
+                        call
+                    }
+                }
+            }
+            None => call,
+        };
+        quote! { let #e = #call; }
+    }
+
+    /// `op`, the code of node `id`, through the loop's stage when the kernel is staged and
+    /// `id` is an expensive call on the data.
+    fn through_stage(&mut self, id: NodeId, node: Node, op: TokenStream) -> TokenStream {
+        let shared_e = self
+            .logistic_argument(node)
+            .filter(|z| self.exp_neg_abs.contains_key(z));
+        let expensive = self.on_data[id.index()] && is_expensive(node);
+        let Some(staging) = &mut self.staging else {
+            return op;
+        };
+        let mut above = node.children().map(|c| staging.level(c)).max().unwrap_or(0);
+        if let Some(z) = shared_e {
+            above = above.max(staging.e_levels.get(&z).copied().unwrap_or(0));
+        }
+        let slot = if expensive {
+            staging.take(above, 1)
+        } else {
+            None
+        };
+        match slot {
+            Some((level, k)) => {
+                staging.levels.insert(id, level);
+                quote!(stage.slot(#level, #k, if stage.computes(#level) { #op } else { F::ZERO }))
+            }
+            None => {
+                staging.levels.insert(id, above);
+                op
+            }
+        }
     }
 
     /// Nodes this block must compute: everything `roots` need, except what is already in
@@ -307,8 +381,21 @@ impl<'a> Emitter<'a> {
                     if #cond { #then_stmts #then_expr } else { #else_stmts #else_expr }
                 }
             }
-            node => self.operation(node, span),
+            node => {
+                let op = self.operation(node, span);
+                self.through_stage(id, node, op)
+            }
         };
+        if let Some(staging) = &mut self.staging {
+            // A branch: as deep as its deepest side (already recorded).
+            let level = self
+                .graph
+                .node(id)
+                .children()
+                .map(|c| staging.level(c))
+                .max();
+            staging.levels.entry(id).or_insert(level.unwrap_or(0));
+        }
         let name = self.fresh_name(id);
         self.in_scope.insert(id, name.clone());
         quote! { let #name = #value; }
@@ -433,6 +520,66 @@ impl<'a> Emitter<'a> {
     }
 }
 
+/// Where the staged form of an element kernel puts its expensive calls. A call on the data
+/// is one level above the deepest staged call it depends on; the element loop runs one pass
+/// per level, each computing that level's calls into their slots, then a last pass with
+/// every call read back (`ElementKernel::value_grad_staged` in the runtime). Calls beyond
+/// the slots or levels the runtime has are computed where they stand, in the passes that
+/// need them.
+#[derive(Default)]
+struct Staging {
+    /// The level of each node emitted so far (0: no staged call below it).
+    levels: HashMap<NodeId, u8>,
+    /// The level of the shared `exp_neg_abs` of each argument.
+    e_levels: HashMap<NodeId, u8>,
+    next_slot: usize,
+    max_level: u8,
+}
+
+/// What the runtime's staged loop holds (`STAGE_SLOTS`, `STAGE_LEVELS` in `kernel.rs`).
+const STAGE_SLOTS: usize = 8;
+const STAGE_LEVELS: u8 = 1;
+
+impl Staging {
+    fn level(&self, id: NodeId) -> u8 {
+        self.levels.get(&id).copied().unwrap_or(0)
+    }
+
+    /// A level and the first of `width` slots for a call above level `above`, if any are left.
+    fn take(&mut self, above: u8, width: usize) -> Option<(u8, usize)> {
+        if above >= STAGE_LEVELS || self.next_slot + width > STAGE_SLOTS {
+            return None;
+        }
+        let slot = self.next_slot;
+        self.next_slot += width;
+        self.max_level = self.max_level.max(above + 1);
+        Some((above + 1, slot))
+    }
+}
+
+/// Calls that cost tens of instructions: the ones worth a pass of their own.
+fn is_expensive(node: Node) -> bool {
+    match node {
+        Node::Unary(op, _) => matches!(
+            op,
+            Op1::Ln
+                | Op1::Exp
+                | Op1::Tanh
+                | Op1::Sinh
+                | Op1::Cosh
+                | Op1::Sin
+                | Op1::Cos
+                | Op1::Ln1p
+                | Op1::ExpM1
+                | Op1::Sigmoid
+                | Op1::Softplus
+                | Op1::LogSigmoid
+        ),
+        Node::Binary(op, _, _) => matches!(op, Op2::Powf | Op2::Xlogy),
+        _ => false,
+    }
+}
+
 /// `F::from_f64(0.5)`; the IR only holds finite constants.
 fn float_literal(value: f64) -> TokenStream {
     let lit = Literal::f64_unsuffixed(value.abs());
@@ -452,7 +599,7 @@ mod tests {
     fn kernel_methods(item: TokenStream) -> [String; 3] {
         let expanded = crate::expand::loss(quote!(), item).to_string();
         assert!(!expanded.contains("compile_error"), "{expanded}");
-        ["value", "value_grad", "grad_hess"]
+        ["value", "value_grad_staged", "grad_hess"]
             .map(|method| crate::expand::tests::method_body(&expanded, method))
     }
 
@@ -468,7 +615,7 @@ mod tests {
             }
         });
         assert_eq!(count(&value_grad, "exp_neg_abs"), 1, "{value_grad}");
-        assert!(value_grad.contains("let e_y_pred = y_pred . exp_neg_abs ()"));
+        assert!(value_grad.contains("let e_y_pred = stage . slot2 (1u8 , 0usize , if stage . computes (1u8) { y_pred . exp_neg_abs () }"), "{value_grad}");
         assert_eq!(count(&value_grad, "softplus_with"), 1, "{value_grad}");
         assert_eq!(count(&value_grad, "sigmoid_with"), 1, "{value_grad}");
         assert_eq!(count(&value_grad, "softplus"), 0, "{value_grad}");
@@ -509,7 +656,9 @@ mod tests {
         });
         assert_eq!(count(&value_grad, "exp_neg_abs"), 1, "{value_grad}");
         assert!(
-            value_grad.contains("let e_z = z . exp_neg_abs ()"),
+            value_grad.contains(
+                "let e_z = stage . slot2 (1u8 , 0usize , if stage . computes (1u8) { z . exp_neg_abs () }"
+            ),
             "{value_grad}"
         );
         assert!(
@@ -520,5 +669,80 @@ mod tests {
             value_grad.contains("z . sigmoid_with (e_z)"),
             "{value_grad}"
         );
+    }
+
+    fn staging_of(item: TokenStream) -> (String, String) {
+        let expanded = crate::expand::loss(quote!(), item).to_string();
+        assert!(!expanded.contains("compile_error"), "{expanded}");
+        let consts = ["LEVELS", "SLOTS"]
+            .map(|c| {
+                let at = expanded.find(&format!("const {c} :")).expect(c);
+                expanded[at..at + expanded[at..].find(';').unwrap()]
+                    .trim()
+                    .to_string()
+            })
+            .join("; ");
+        let body = crate::expand::tests::method_body(&expanded, "value_grad_staged");
+        (consts, body)
+    }
+
+    #[test]
+    fn the_staged_form_records_the_first_expensive_calls() {
+        // The shared exponential is the first call (two slots: its low part too); the
+        // softplus and sigmoids that take it are computed in the last pass.
+        let (consts, body) = staging_of(quote! {
+            fn bce_logits(y_true: f64, y_pred: f64) -> f64 {
+                -(y_true * log_sigmoid(y_pred) + (1.0 - y_true) * log_sigmoid(-y_pred))
+            }
+        });
+        assert_eq!(
+            consts,
+            "const LEVELS : u8 = 1u8; const SLOTS : usize = 2usize"
+        );
+        assert_eq!(body.matches("stage . slot").count(), 1, "{body}");
+        assert!(body.contains("stage . slot2 (1u8 , 0usize , if stage . computes (1u8) { y_pred . exp_neg_abs () } else { (F :: ZERO , F :: ZERO) })"), "{body}");
+        // Two logarithms of the data: one slot each. The derivative's divisions are cheap.
+        let (consts, body) = staging_of(quote! {
+            fn bce(y_true: f64, y_pred: f64) -> f64 {
+                -(y_true * y_pred.ln() + (1.0 - y_true) * (1.0 - y_pred).ln())
+            }
+        });
+        assert_eq!(
+            consts,
+            "const LEVELS : u8 = 1u8; const SLOTS : usize = 2usize"
+        );
+        assert!(body.contains("stage . slot (1u8 , 0usize , if stage . computes (1u8) { y_pred . ln () } else { F :: ZERO })"), "{body}");
+        assert!(body.contains("stage . slot (1u8 , 1usize ,"), "{body}");
+    }
+
+    #[test]
+    fn the_staged_form_leaves_cheap_and_constant_calls_alone() {
+        // A logarithm of a parameter is the same for every element (the loop hoists it);
+        // squares, roots and divisions are a few instructions.
+        let (consts, body) = staging_of(quote! {
+            fn scaled(y_true: f64, y_pred: f64, #[default(2.0)] a: f64) -> f64 {
+                ((y_pred - y_true).powi(2) + 1.0).sqrt() / a.ln()
+            }
+        });
+        assert_eq!(
+            consts,
+            "const LEVELS : u8 = 0u8; const SLOTS : usize = 0usize"
+        );
+        assert!(!body.contains("stage ."), "{body}");
+        // Past the slots the runtime holds, calls are computed where they stand.
+        let (consts, body) = staging_of(quote! {
+            fn many(y_true: f64, y_pred: f64) -> f64 {
+                y_pred.exp() + (2.0 * y_pred).exp() + (3.0 * y_pred).exp()
+                    + (4.0 * y_pred).exp() + (5.0 * y_pred).exp() + (6.0 * y_pred).exp()
+                    + (7.0 * y_pred).exp() + (8.0 * y_pred).exp() + (9.0 * y_pred).exp()
+                    + y_true.ln()
+            }
+        });
+        assert_eq!(
+            consts,
+            "const LEVELS : u8 = 1u8; const SLOTS : usize = 8usize"
+        );
+        assert_eq!(body.matches("stage . slot").count(), 8, "{body}");
+        assert_eq!(body.matches(". exp ()").count(), 9, "{body}");
     }
 }

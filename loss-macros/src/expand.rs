@@ -247,11 +247,25 @@ impl<'a> Expansion<'a> {
                 quote!(#stmts (#(#exprs),*))
             };
             let value_body = specialized_body(&mut lowered, &mut names, &[value], &params, &emit);
-            let value_grad_body =
-                specialized_body(&mut lowered, &mut names, &[value, grad], &params, &emit);
+            // The deepest level and the most slots of staged calls over every specialization.
+            let levels = std::cell::Cell::new((0u8, 0usize));
+            let emit_staged = |graph: &Graph, bindings: &Bindings, roots: &[NodeId]| {
+                let mut emitter = Emitter::new(graph, bindings).staged();
+                let (stmts, exprs) = emitter.program(roots);
+                let ((l, s), (l2, s2)) = (levels.get(), emitter.stage_levels());
+                levels.set((l.max(l2), s.max(s2)));
+                quote!(#stmts (#(#exprs),*))
+            };
+            let value_grad_body = specialized_body(
+                &mut lowered,
+                &mut names,
+                &[value, grad],
+                &params,
+                &emit_staged,
+            );
             let grad_hess_body =
                 specialized_body(&mut lowered, &mut names, &[grad, hess], &params, &emit);
-            self.kernel_impl(value_body, value_grad_body, grad_hess_body)
+            self.kernel_impl(value_body, (value_grad_body, levels.get()), grad_hess_body)
         };
         let common = self.common_items(&formula);
         quote! {
@@ -492,7 +506,7 @@ impl<'a> Expansion<'a> {
     fn kernel_impl(
         &self,
         value: TokenStream,
-        value_grad: TokenStream,
+        (value_grad, (levels, slots)): (TokenStream, (u8, usize)),
         grad_hess: TokenStream,
     ) -> TokenStream {
         let kernel = &self.kernel;
@@ -506,6 +520,17 @@ impl<'a> Expansion<'a> {
                 }
                 #[inline(always)]
                 fn value_grad(&self, y_true: F, y_pred: F) -> (F, F) {
+                    self.value_grad_staged(y_true, y_pred, &mut ::losses::__private::Direct)
+                }
+                const LEVELS: u8 = #levels;
+                const SLOTS: usize = #slots;
+                #[inline(always)]
+                fn value_grad_staged<S: ::losses::__private::Stage<F>>(
+                    &self,
+                    y_true: F,
+                    y_pred: F,
+                    stage: &mut S,
+                ) -> (F, F) {
                     #value_grad
                 }
                 #[inline(always)]
@@ -1089,6 +1114,7 @@ pub(crate) mod tests {
     pub(crate) fn method_body(expanded: &str, method: &str) -> String {
         let start = expanded
             .find(&format!("fn {method} ("))
+            .or_else(|| expanded.find(&format!("fn {method} <")))
             .unwrap_or_else(|| panic!("no method {method} in {expanded}"));
         let rest = &expanded[start..];
         let end = rest[1..].find("# [inline").map_or(rest.len(), |e| e + 1);
@@ -1128,7 +1154,7 @@ pub(crate) mod tests {
         let expanded = focal();
         assert!(!expanded.contains("compile_error"), "{expanded}");
         let value = method_body(&expanded, "value");
-        let value_grad = method_body(&expanded, "value_grad");
+        let value_grad = method_body(&expanded, "value_grad_staged");
         let count = |s: &str, pat: &str| s.matches(pat).count();
         // The forward pass takes two logarithms; the derivative of ln needs none, so the
         // fused pass must not take more than the forward pass does.
@@ -1182,7 +1208,7 @@ pub(crate) mod tests {
     #[test]
     fn intermediates_keep_the_users_names() {
         let expanded = focal();
-        let value_grad = method_body(&expanded, "value_grad");
+        let value_grad = method_body(&expanded, "value_grad_staged");
         for name in [
             "let p_clipped",
             "let p_t",
