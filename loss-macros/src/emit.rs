@@ -335,6 +335,24 @@ impl<'a> Emitter<'a> {
         self.logsumexp_parts.insert(id, (max, ln_sum));
     }
 
+    /// Whether any of `roots` reads `y_true` element by element (row-level values in scope
+    /// and reductions, computed before, do not count).
+    pub fn reads_y_true(&self, roots: &[NodeId]) -> bool {
+        let mut stack = roots.to_vec();
+        let mut seen = HashSet::new();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) || self.in_scope.contains_key(&id) {
+                continue;
+            }
+            match self.graph.node(id) {
+                Node::YTrue => return true,
+                Node::Reduce(..) => {}
+                node => stack.extend(node.children()),
+            }
+        }
+        false
+    }
+
     /// Whether `id` has been computed in the current scope.
     pub fn is_in_scope(&self, id: NodeId) -> bool {
         self.in_scope.contains_key(&id)

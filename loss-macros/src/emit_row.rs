@@ -478,6 +478,14 @@ fn lane_loop(
         buffers,
         write,
     } = *outs;
+    // A sparse row's one-hot `y_true` costs an index comparison per element. Where only the
+    // stored outputs read it, the loop takes `y_true = 0` everywhere and the label's element
+    // is computed again afterwards with `y_true = 1` (from the buffers as they were before
+    // the loop): the same arithmetic, so the same bits, and a loop without indices.
+    let label_after = labels == Labels::Sparse
+        && outputs > 0
+        && matches!(layout, Layout::Row)
+        && !em.reads_y_true(&roots[outputs..]);
     let (stmts, exprs) = em.scoped(|em| {
         let mut stmts = TokenStream::new();
         for (n, e) in given {
@@ -513,17 +521,11 @@ fn lane_loop(
             .map(|n| quote!(let #n = #n[row];))
             .collect();
         let group = quote!(::losses::__private::GROUP_ROWS);
-        let (true_j, y_true) = if dense {
-            (
-                quote!(let y_true_j = &y_true_t[j];),
-                quote!(let y_true = y_true_j[row];),
-            )
-        } else {
-            (
-                quote!(),
-                quote!(let y_true = if j == label { F::ONE } else { F::ZERO };),
-            )
-        };
+        // Sparse groups have their one-hot rows transposed too (see `prologue`).
+        let (true_j, y_true) = (
+            quote!(let y_true_j = &y_true_t[j];),
+            quote!(let y_true = y_true_j[row];),
+        );
         let mut bind_j = TokenStream::new();
         let mut bind_row = TokenStream::new();
         for name in buffers {
@@ -583,11 +585,33 @@ fn lane_loop(
         pattern = quote!((#pattern, y_true_chunk));
         bind_chunk.extend(quote!(let y_true = y_true_chunk[lane];));
         bind_tail.extend(quote!(let y_true = y_true_tail[lane];));
+    } else if label_after {
+        bind_chunk.extend(quote!(let y_true = F::ZERO;));
+        bind_tail.extend(quote!(let y_true = F::ZERO;));
     } else {
         let label = quote!(let y_true = if j == label { F::ONE } else { F::ZERO };);
         bind_chunk.extend(label.clone());
         bind_tail.extend(label);
     }
+    let (mut save, mut restore) = (TokenStream::new(), TokenStream::new());
+    for name in buffers.iter().filter(|_| label_after) {
+        let buffer = Ident::new(name, proc_macro2::Span::call_site());
+        let saved = format_ident!("{name}_at_label");
+        save.extend(quote!(let #saved = #buffer[label];));
+        restore.extend(quote!(#buffer[label] = #saved;));
+    }
+    let at_label = label_after.then(|| {
+        quote! {
+            {
+                #restore
+                let (j, at) = (label, label);
+                let y_pred = y_pred_row[label];
+                let y_true = F::ONE;
+                #stmts
+                #store
+            }
+        }
+    });
     for name in buffers {
         let buffer = Ident::new(name, proc_macro2::Span::call_site());
         let head = Ident::new(&format!("{name}_head"), proc_macro2::Span::call_site());
@@ -601,6 +625,7 @@ fn lane_loop(
     }
     quote! {
         #(#init)*
+        #save
         {
             let n = y_pred_row.len();
             let whole = n - n % #lanes;
@@ -622,6 +647,7 @@ fn lane_loop(
                 #(#updates)*
             }
         }
+        #at_label
         #(#finish)*
     }
 }
@@ -803,6 +829,14 @@ impl Layout {
                 let mut label = [0usize; #group];
                 for row in 0..#group {
                     label[row] = y_true_rows[row * ct].to_f64() as usize;
+                }
+                // The one-hot rows, transposed like a dense `y_true`: the loops then load
+                // `y_true` instead of comparing indices.
+                let mut y_true_t = [[F::ZERO; #group]; #max];
+                for row in 0..#group {
+                    if let Some(tj) = y_true_t.get_mut(label[row]) {
+                        tj[row] = F::ONE;
+                    }
                 }
             }
         } else {

@@ -1193,16 +1193,32 @@ pub(crate) mod tests {
         let value_grad = method_body(&expanded, "row_value_grad");
         let grad_hess = method_body(&expanded, "row_grad_hess");
         // One exponential per element (in the whole chunks and in the tail), in the pass that
-        // sums them; the gradient pass reads them back from the buffer.
+        // sums them; the gradient pass reads them back from the buffer: in the chunks, the
+        // tail, and once more for the label's element.
         for body in [&value_grad, &grad_hess] {
             assert_eq!(body.matches(". exp ()").count(), 2, "{body}");
             assert_eq!(body.matches("grad [at] = e ;").count(), 2, "{body}");
             assert_eq!(
                 body.matches("let softmax = grad [at] * inv_sum ;").count(),
-                2,
+                3,
                 "{body}"
             );
         }
+        // The gradient pass compares no indices: `y_true` is 0 in the loop, and the label's
+        // element is computed again with 1, from the buffer as the loop found it.
+        assert!(
+            value_grad.contains("let grad_at_label = grad [label] ;"),
+            "{value_grad}"
+        );
+        assert!(
+            value_grad.contains(
+                "{ grad [label] = grad_at_label ; let (j , at) = (label , label) ; \
+                 let y_pred = y_pred_row [label] ; let y_true = F :: ONE ;"
+            ),
+            "{value_grad}"
+        );
+        let gradient_pass = &value_grad[value_grad.find("grad_at_label").unwrap()..];
+        assert!(!gradient_pass.contains("j == label"), "{gradient_pass}");
     }
 
     #[test]
