@@ -545,13 +545,8 @@ mod tests {
                 staged,
                 "{name}: staged"
             );
-            let mut state = seed;
-            let mut uniform = move || {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 11) as f64 / (1u64 << 53) as f64
-            };
+            let mut rng = crate::vmath::tests::Rng(seed);
+            let mut uniform = move || rng.unit();
             for n in [1, 100, 256, 1000] {
                 let t: Vec<F> = (0..n)
                     .map(|_| F::from_f64((uniform() * 2.0).floor()))
