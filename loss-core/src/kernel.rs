@@ -23,6 +23,14 @@ pub trait ElementKernel<F: Float>: Send + Sync {
     /// How many slots `value_grad_staged` uses (slots `0..SLOTS`).
     const SLOTS: usize = 0;
 
+    /// [`value`](Self::value) with its expensive calls passed through `stage`, as
+    /// [`value_grad_staged`](Self::value_grad_staged) (`LEVELS` and `SLOTS` cover both).
+    #[inline(always)]
+    fn value_staged<S: Stage<F>>(&self, y_true: F, y_pred: F, stage: &mut S) -> F {
+        let _ = stage;
+        self.value(y_true, y_pred)
+    }
+
     /// [`value_grad`](Self::value_grad) with its expensive calls (`exp`, `ln`, `softplus`,
     /// ...) passed through `stage`, each under a fixed level and slot. The element loop runs
     /// a block of elements once per level, each pass computing only that level's calls (the
@@ -205,13 +213,34 @@ pub struct Elementwise<K>(pub K);
 use crate::simd::multiversion;
 use crate::sum::{BLOCK, PairwiseSum, sum_block};
 
-/// The sum of the element values of one block (at most `BLOCK` elements).
+/// Whether the element loops run `k` staged (see [`ElementKernel::value_grad_staged`]).
 #[inline(always)]
-fn block_value<F: Float, K: ElementKernel<F>>(k: &K, t: &[F], p: &[F]) -> F {
+fn staged<F: Float, K: ElementKernel<F>>() -> bool {
+    K::LEVELS > 0 && K::LEVELS <= STAGE_LEVELS && K::SLOTS <= STAGE_SLOTS
+}
+
+/// The sum of the element values of one block (at most `BLOCK` elements), staged as
+/// [`block_value_grad`] is.
+#[inline(always)]
+fn block_value<F: Float, K: ElementKernel<F>>(
+    k: &K,
+    t: &[F],
+    p: &[F],
+    slots: &mut [[F; BLOCK]; STAGE_SLOTS],
+) -> F {
     let n = t.len().min(p.len()).min(BLOCK);
     let mut vals = [F::ZERO; BLOCK];
-    for ((v, &yt), &yp) in vals[..n].iter_mut().zip(&t[..n]).zip(&p[..n]) {
-        *v = k.value(yt, yp);
+    if !staged::<F, K>() {
+        for ((v, &yt), &yp) in vals[..n].iter_mut().zip(&t[..n]).zip(&p[..n]) {
+            *v = k.value(yt, yp);
+        }
+        return sum_block(&vals[..n]);
+    }
+    stage_pass::<F, K, 1, true>(k, &t[..n], &p[..n], slots);
+    let (t, p) = (&t[..n], &p[..n]);
+    for i in 0..n {
+        let mut stage = Pass::<F, { u8::MAX }> { slots, i };
+        vals[i] = k.value_staged(t[i], p[i], &mut stage);
     }
     sum_block(&vals[..n])
 }
@@ -230,7 +259,7 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
 ) -> F {
     let n = t.len().min(p.len()).min(g.len()).min(BLOCK);
     let mut vals = [F::ZERO; BLOCK];
-    if K::LEVELS == 0 || K::LEVELS > STAGE_LEVELS || K::SLOTS > STAGE_SLOTS {
+    if !staged::<F, K>() {
         let outs = vals[..n].iter_mut().zip(&mut g[..n]);
         for (((v, o), &yt), &yp) in outs.zip(&t[..n]).zip(&p[..n]) {
             let (value, d) = k.value_grad(yt, yp);
@@ -239,7 +268,7 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
         }
         return sum_block(&vals[..n]);
     }
-    stage_pass::<F, K, 1>(k, &t[..n], &p[..n], slots);
+    stage_pass::<F, K, 1, false>(k, &t[..n], &p[..n], slots);
     let (t, p, g) = (&t[..n], &p[..n], &mut g[..n]);
     // Indexed with one exact trip count: zipped iterators with an index left the last
     // vector's worth of each block to a scalar loop.
@@ -252,10 +281,10 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
     sum_block(&vals[..n])
 }
 
-/// Pass `L` over a block: records the kernel's calls of level `L` (the rest of the formula
-/// is dead code here).
+/// Pass `L` over a block: records the calls of level `L` of the kernel's value (`VALUE`) or
+/// value and gradient (the rest of the formula is dead code here).
 #[inline(always)]
-fn stage_pass<F: Float, K: ElementKernel<F>, const L: u8>(
+fn stage_pass<F: Float, K: ElementKernel<F>, const L: u8, const VALUE: bool>(
     k: &K,
     t: &[F],
     p: &[F],
@@ -265,19 +294,24 @@ fn stage_pass<F: Float, K: ElementKernel<F>, const L: u8>(
     let (t, p) = (&t[..n], &p[..n]);
     for i in 0..n {
         let mut stage = Pass::<F, L> { slots, i };
-        let _ = k.value_grad_staged(t[i], p[i], &mut stage);
+        if VALUE {
+            let _ = k.value_staged(t[i], p[i], &mut stage);
+        } else {
+            let _ = k.value_grad_staged(t[i], p[i], &mut stage);
+        }
     }
 }
 
 multiversion! {
     /// The accurate sum of the element values of a run of elements.
     fn sum_values[F: Float, K: ElementKernel<F>](k: &K, t: &[F], p: &[F]) -> F {
+        let mut slots = [[F::ZERO; BLOCK]; STAGE_SLOTS];
         if p.len() <= BLOCK {
-            return block_value(k, t, p);
+            return block_value(k, t, p, &mut slots);
         }
         let mut s = PairwiseSum::new();
         for (tb, pb) in t.chunks(BLOCK).zip(p.chunks(BLOCK)) {
-            s.add(block_value(k, tb, pb));
+            s.add(block_value(k, tb, pb, &mut slots));
         }
         s.sum()
     }
@@ -326,6 +360,10 @@ impl<F: Float, K: ElementKernel<F>> ElementKernel<F> for Elementwise<K> {
     const LEVELS: u8 = K::LEVELS;
     const SLOTS: usize = K::SLOTS;
     #[inline(always)]
+    fn value_staged<S: Stage<F>>(&self, y_true: F, y_pred: F, stage: &mut S) -> F {
+        self.0.value_staged(y_true, y_pred, stage)
+    }
+    #[inline(always)]
     fn value_grad_staged<S: Stage<F>>(&self, y_true: F, y_pred: F, stage: &mut S) -> (F, F) {
         self.0.value_grad_staged(y_true, y_pred, stage)
     }
@@ -373,6 +411,10 @@ impl<F: Float, A: ElementKernel<F>, B: ElementKernel<F>> ElementKernel<F> for Ei
     } else {
         B::SLOTS
     };
+    #[inline(always)]
+    fn value_staged<S: Stage<F>>(&self, y_true: F, y_pred: F, stage: &mut S) -> F {
+        either!(self, k => k.value_staged(y_true, y_pred, stage))
+    }
     #[inline(always)]
     fn value_grad_staged<S: Stage<F>>(&self, y_true: F, y_pred: F, stage: &mut S) -> (F, F) {
         either!(self, k => k.value_grad_staged(y_true, y_pred, stage))
@@ -527,9 +569,10 @@ mod tests {
         }
     }
 
-    /// The staged loop (one pass for the first expensive calls, one for the rest) gives
+    /// The staged loops (one pass for the first expensive calls, one for the rest) give
     /// every gradient and the sum the bits of `value_grad` evaluated element by element and
-    /// summed by `sum_slice` (the same blocks and pairwise order).
+    /// summed by `sum_slice` (the same blocks and pairwise order), and the value-only sum the
+    /// bits of `value` so summed.
     #[test]
     fn staged_loops_give_the_bits_of_one_element_at_a_time() {
         use crate::Loss;
@@ -580,6 +623,18 @@ mod tests {
                 assert!(
                     v.to_f64().to_bits() == want.to_f64().to_bits(),
                     "{name} n={n}: sum {} staged, {} alone",
+                    v.to_f64(),
+                    want.to_f64()
+                );
+                // The value-only loop, staged the same way, against `value` one at a time.
+                let only: Vec<F> = (0..n)
+                    .map(|i| ElementKernel::value(&k, t[i], p[i]))
+                    .collect();
+                let v = LossKernel::flat_value(&k, &t, &p);
+                let want = crate::sum::sum_slice(&only);
+                assert!(
+                    v.to_f64().to_bits() == want.to_f64().to_bits(),
+                    "{name} n={n}: value-only sum {} staged, {} alone",
                     v.to_f64(),
                     want.to_f64()
                 );

@@ -617,7 +617,7 @@ mod tests {
     fn kernel_methods(item: TokenStream) -> [String; 3] {
         let expanded = crate::expand::loss(quote!(), item).to_string();
         assert!(!expanded.contains("compile_error"), "{expanded}");
-        ["value", "value_grad_staged", "grad_hess"]
+        ["value_staged", "value_grad_staged", "grad_hess"]
             .map(|method| crate::expand::tests::method_body(&expanded, method))
     }
 

@@ -246,7 +246,6 @@ impl<'a> Expansion<'a> {
                 let (stmts, exprs) = Emitter::new(graph, bindings).program(roots);
                 quote!(#stmts (#(#exprs),*))
             };
-            let value_body = specialized_body(&mut lowered, &mut names, &[value], &params, &emit);
             // The deepest level and the most slots of staged calls over every specialization.
             let levels = std::cell::Cell::new((0u8, 0usize));
             let emit_staged = |graph: &Graph, bindings: &Bindings, roots: &[NodeId]| {
@@ -256,6 +255,8 @@ impl<'a> Expansion<'a> {
                 levels.set((l.max(l2), s.max(s2)));
                 quote!(#stmts (#(#exprs),*))
             };
+            let value_body =
+                specialized_body(&mut lowered, &mut names, &[value], &params, &emit_staged);
             let value_grad_body = specialized_body(
                 &mut lowered,
                 &mut names,
@@ -516,11 +517,20 @@ impl<'a> Expansion<'a> {
             impl #impl_generics ::losses::__private::ElementKernel<F> for #kernel #type_args {
                 #[inline(always)]
                 fn value(&self, y_true: F, y_pred: F) -> F {
-                    #value
+                    self.value_staged(y_true, y_pred, &mut ::losses::__private::Direct)
                 }
                 #[inline(always)]
                 fn value_grad(&self, y_true: F, y_pred: F) -> (F, F) {
                     self.value_grad_staged(y_true, y_pred, &mut ::losses::__private::Direct)
+                }
+                #[inline(always)]
+                fn value_staged<S: ::losses::__private::Stage<F>>(
+                    &self,
+                    y_true: F,
+                    y_pred: F,
+                    stage: &mut S,
+                ) -> F {
+                    #value
                 }
                 const LEVELS: u8 = #levels;
                 const SLOTS: usize = #slots;
@@ -1153,7 +1163,7 @@ pub(crate) mod tests {
     fn fused_value_and_gradient_shares_the_forward_pass() {
         let expanded = focal();
         assert!(!expanded.contains("compile_error"), "{expanded}");
-        let value = method_body(&expanded, "value");
+        let value = method_body(&expanded, "value_staged");
         let value_grad = method_body(&expanded, "value_grad_staged");
         let count = |s: &str, pat: &str| s.matches(pat).count();
         // The forward pass takes two logarithms; the derivative of ln needs none, so the
