@@ -578,6 +578,15 @@ mod tests {
         use crate::Loss;
         use crate::builtins::*;
 
+        fn same_bits<F: Float>(staged: F, alone: F, what: impl Fn() -> String) {
+            let (a, b) = (staged.to_f64(), alone.to_f64());
+            assert!(
+                a.to_bits() == b.to_bits(),
+                "{}: {a} staged, {b} alone",
+                what()
+            );
+        }
+
         fn check<F: Float, L: Loss>(name: &str, loss: L, staged: bool, seed: u64)
         where
             L::Kernel<F>: ElementKernel<F>,
@@ -611,33 +620,17 @@ mod tests {
                 for i in 0..n {
                     let (vi, di) = ElementKernel::value_grad(&k, t[i], p[i]);
                     values.push(vi);
-                    let want = scale * di;
-                    assert!(
-                        g[i].to_f64().to_bits() == want.to_f64().to_bits(),
-                        "{name} n={n} element {i}: {} staged, {} alone",
-                        g[i].to_f64(),
-                        want.to_f64()
-                    );
+                    same_bits(g[i], scale * di, || format!("{name} n={n} element {i}"));
                 }
                 let want = crate::sum::sum_slice(&values);
-                assert!(
-                    v.to_f64().to_bits() == want.to_f64().to_bits(),
-                    "{name} n={n}: sum {} staged, {} alone",
-                    v.to_f64(),
-                    want.to_f64()
-                );
+                same_bits(v, want, || format!("{name} n={n}: sum"));
                 // The value-only loop, staged the same way, against `value` one at a time.
                 let only: Vec<F> = (0..n)
                     .map(|i| ElementKernel::value(&k, t[i], p[i]))
                     .collect();
                 let v = LossKernel::flat_value(&k, &t, &p);
                 let want = crate::sum::sum_slice(&only);
-                assert!(
-                    v.to_f64().to_bits() == want.to_f64().to_bits(),
-                    "{name} n={n}: value-only sum {} staged, {} alone",
-                    v.to_f64(),
-                    want.to_f64()
-                );
+                same_bits(v, want, || format!("{name} n={n}: value-only sum"));
             }
         }
         macro_rules! both {
