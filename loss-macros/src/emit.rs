@@ -197,20 +197,21 @@ impl<'a> Emitter<'a> {
         let z_ref = self.reference(z);
         self.exp_neg_abs.insert(z, e.clone());
         let call = quote!(#z_ref.exp_neg_abs());
+        let on_data = self.on_data[z.index()];
         let call = match &mut self.staging {
             Some(staging) => {
                 let above = staging.level(z);
-                match staging.take(above, 2) {
-                    Some((level, k)) => {
-                        staging.e_levels.insert(z, level);
-                        quote! {
-                            stage.slot2(#level, #k, if stage.computes(#level) { #call } else { (F::ZERO, F::ZERO) })
-                        }
-                    }
-                    None => {
-                        staging.e_levels.insert(z, above);
-                        call
-                    }
+                let slot = if on_data {
+                    staging.take(above, 2)
+                } else {
+                    None
+                };
+                staging
+                    .e_levels
+                    .insert(z, slot.map_or(above, |(level, _)| level));
+                match slot {
+                    Some((level, k)) => staged_call(level, k, call, 2),
+                    None => call,
                 }
             }
             None => call,
@@ -237,15 +238,12 @@ impl<'a> Emitter<'a> {
         } else {
             None
         };
+        staging
+            .levels
+            .insert(id, slot.map_or(above, |(level, _)| level));
         match slot {
-            Some((level, k)) => {
-                staging.levels.insert(id, level);
-                quote!(stage.slot(#level, #k, if stage.computes(#level) { #op } else { F::ZERO }))
-            }
-            None => {
-                staging.levels.insert(id, above);
-                op
-            }
+            Some((level, k)) => staged_call(level, k, op, 1),
+            None => op,
         }
     }
 
@@ -575,6 +573,16 @@ impl Staging {
     }
 }
 
+/// `call` (of `width` results, one or two) through the loop's stage at `level`, in slot `k`
+/// (and `k + 1`): computed in the pass of its level, read back in the passes after.
+fn staged_call(level: u8, k: usize, call: TokenStream, width: usize) -> TokenStream {
+    if width == 2 {
+        quote!(stage.slot2(#level, #k, if stage.computes(#level) { #call } else { (F::ZERO, F::ZERO) }))
+    } else {
+        quote!(stage.slot(#level, #k, if stage.computes(#level) { #call } else { F::ZERO }))
+    }
+}
+
 /// Calls that cost tens of instructions: the ones worth a pass of their own.
 fn is_expensive(node: Node) -> bool {
     match node {
@@ -742,6 +750,18 @@ mod tests {
                 ((y_pred - y_true).powi(2) + 1.0).sqrt() / a.ln()
             }
         });
+        assert_eq!(
+            consts,
+            "const LEVELS : u8 = 0u8; const SLOTS : usize = 0usize"
+        );
+        assert!(!body.contains("stage ."), "{body}");
+        // Nor is the shared exponential of a parameter's softplus and sigmoid.
+        let (consts, body) = staging_of(quote! {
+            fn scaled_logistic(y_true: f64, y_pred: f64, #[default(2.0)] a: f64) -> f64 {
+                y_pred * softplus(a) + y_true * sigmoid(a)
+            }
+        });
+        assert!(body.contains("exp_neg_abs"), "{body}");
         assert_eq!(
             consts,
             "const LEVELS : u8 = 0u8; const SLOTS : usize = 0usize"
