@@ -20,6 +20,7 @@ mod spec;
 mod sum;
 #[cfg(test)]
 mod testing;
+mod transpose;
 mod vmath;
 
 pub mod builtins;
@@ -59,6 +60,7 @@ pub mod __private {
         make_dyn, one_row,
     };
     pub use crate::kernel::{GROUP_MAX_COLS, GROUP_ROWS};
+    pub use crate::transpose::{columns_to_rows, rows_to_columns};
     pub use crate::{
         Direct, Either, ElementKernel, Elementwise, Entry, Float, FromParams, Kind, Loss,
         LossError, LossKernel, PairwiseSum, ParamInfo, ParamValue, Reduction, Stage, format_spec,

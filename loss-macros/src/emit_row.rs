@@ -205,19 +205,11 @@ fn body(
             let e = &row_exprs[0];
             let stmts = quote!(#row_stmts let #value = #e;);
             out.extend(layout.row_level(&mut em, quote!(), stmts));
-            let group = quote!(::losses::__private::GROUP_ROWS);
             for name in buffers {
                 let rows = format_ident!("{name}_rows");
                 let t = format_ident!("{name}_t");
                 out.extend(quote! {
-                    {
-                        // Zipped, not indexed: no bounds checks, so the copies vectorize.
-                        for (row, out) in #rows.chunks_exact_mut(c).enumerate().take(#group) {
-                            for (o, tj) in out.iter_mut().zip(&#t) {
-                                *o = tj[row];
-                            }
-                        }
-                    }
+                    ::losses::__private::columns_to_rows(&#t, c, #rows);
                 });
             }
             quote!(#out *values = #value;)
@@ -842,11 +834,7 @@ impl Layout {
         } else {
             quote! {
                 let mut y_true_t = [[F::ZERO; #group]; #max];
-                for (row, input) in y_true_rows.chunks_exact(c).enumerate().take(#group) {
-                    for (tj, &x) in y_true_t.iter_mut().zip(input) {
-                        tj[row] = x;
-                    }
-                }
+                ::losses::__private::rows_to_columns(y_true_rows, c, &mut y_true_t);
             }
         };
         let outputs = buffers.iter().map(|name| {
@@ -857,13 +845,7 @@ impl Layout {
             // The engine passes at most GROUP_MAX_COLS columns.
             let c = (y_pred_rows.len() / #group).min(#max);
             let mut y_pred_t = [[F::ZERO; #group]; #max];
-            {
-                for (row, input) in y_pred_rows.chunks_exact(c).enumerate().take(#group) {
-                    for (tj, &x) in y_pred_t.iter_mut().zip(input) {
-                        tj[row] = x;
-                    }
-                }
-            }
+            ::losses::__private::rows_to_columns(y_pred_rows, c, &mut y_pred_t);
             #y_true
             #(#outputs)*
             let count = [F::from_usize(c); #group];
