@@ -33,6 +33,8 @@ mod sealed {
 ///   `_with` forms take the one exponential they need from
 ///   [`exp_neg_abs`](Float::exp_neg_abs), so that a formula using several of them of `z` and
 ///   `-z` computes it once;
+/// - [`exp_nonpositive`](Float::exp_nonpositive): `exp` of the `x - max <= 0` of a softmax,
+///   0 below the smallest normal results;
 /// - [`xlogy`](Float::xlogy): `x * ln(y)`, exactly 0 when `x == 0`;
 /// - [`clip`](Float::clip): clamps without ever panicking.
 pub trait Float:
@@ -113,6 +115,12 @@ pub trait Float:
             self
         }
     }
+
+    /// `e^x` for `x <= 0` (or NaN), the terms `exp(x - max)` of a softmax: `0` where `e^x` is
+    /// below about the smallest normal number (`x < -87.68` for `f32`, `-708.74` for `f64`),
+    /// the bits of [`exp`](Float::exp) elsewhere, in fewer operations. Not `e^x` for large
+    /// positive `x`.
+    fn exp_nonpositive(self) -> Self;
 
     /// `e^-|x|`, the exponential [`sigmoid`](Float::sigmoid),
     /// [`softplus`](Float::softplus) and [`log_sigmoid`](Float::log_sigmoid) of `x` and of
@@ -197,7 +205,7 @@ macro_rules! forward {
 macro_rules! impl_float {
     ($t:ident, $field:ident, $ln:ident, $exp:ident, $ln_1p:ident, $exp_m1:ident, $tanh:ident,
      $powf:ident, $sigmoid:ident, $softplus:ident, $exp_neg_abs:ident, $sigmoid_with:ident,
-     $softplus_with:ident) => {
+     $softplus_with:ident, $exp_nonpositive:ident) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -268,6 +276,10 @@ macro_rules! impl_float {
                 vmath::$softplus(self)
             }
             #[inline(always)]
+            fn exp_nonpositive(self) -> Self {
+                vmath::$exp_nonpositive(self)
+            }
+            #[inline(always)]
             fn exp_neg_abs(self) -> (Self, Self) {
                 vmath::$exp_neg_abs(self)
             }
@@ -301,7 +313,8 @@ impl_float!(
     softplus_f32,
     exp_neg_abs_f32,
     sigmoid_with_f32,
-    softplus_with_f32
+    softplus_with_f32,
+    exp_nonpositive_f32
 );
 impl_float!(
     f64,
@@ -316,7 +329,8 @@ impl_float!(
     softplus_f64,
     exp_neg_abs_f64,
     sigmoid_with_f64,
-    softplus_with_f64
+    softplus_with_f64,
+    exp_nonpositive_f64
 );
 
 #[cfg(test)]

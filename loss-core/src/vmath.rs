@@ -31,6 +31,8 @@
 //! | `powf(x, y)` | `1 + 3·|y ln x|` ulp | `1 + 3·|y ln x|` ulp |
 //!
 //! (The table is what the test asserts; it prints the maxima it measured.)
+//! `exp_nonpositive` (the terms of a softmax) has the bits of `exp` down to about the
+//! smallest normal result and is 0 below; its test checks exactly that.
 
 // Coefficients are kept as published (Cephes, fdlibm).
 #![allow(clippy::excessive_precision)]
@@ -122,6 +124,20 @@ pub fn exp_neg_abs_f32(x: f32) -> (f32, f32) {
     let x = -x.abs();
     let x = if x < -104.0 { -104.0 } else { x };
     exp_parts_f32(x)
+}
+
+/// `e^x` for `x <= 0` (or NaN): the terms `exp(x - max)` of a softmax. The bits of
+/// [`exp_f32`] down to `x = -87.68` (where `e^x` is about the smallest normal number), 0
+/// below (`-inf` included): no clamp from above, and `2^k` as one factor floored at
+/// `2^-127 = 0` (bits 0) instead of two, so the loops summing these terms run a shorter chain
+/// of dependent operations. (For `x > 0` the result is not `e^x` beyond `x = 88`.)
+#[inline(always)]
+pub fn exp_nonpositive_f32(x: f32) -> f32 {
+    // Clamped (keeping NaN) so that `-inf` and huge negatives give `r` finite, `k <= -127`.
+    let x = if x < -104.0 { -104.0 } else { x };
+    let (_, k, r) = reduce_f32(x);
+    let (p, _) = exp_r_f32(r);
+    p * pow2i_f32(k.max(-127))
 }
 
 /// `e^x - 1`, accurate near 0.
@@ -373,6 +389,16 @@ pub fn exp_f64(x: f64) -> f64 {
     let x = if x > 710.0 { 710.0 } else { x };
     let x = if x < -746.0 { -746.0 } else { x };
     exp_parts_f64(x).0
+}
+
+/// `e^x` for `x <= 0` (or NaN): the bits of [`exp_f64`] down to `x = -708.74`, 0 below
+/// (see [`exp_nonpositive_f32`]).
+#[inline(always)]
+pub fn exp_nonpositive_f64(x: f64) -> f64 {
+    let x = if x < -746.0 { -746.0 } else { x };
+    let (k, hi, lo) = reduce_f64(x);
+    let (em, _) = expm1_r_f64(hi, lo);
+    (1.0 + em) * pow2i_f64(k.max(-1023))
 }
 
 /// `e^-|x|` as `(hi, lo)` (see [`exp_neg_abs_f32`]).
@@ -1046,6 +1072,50 @@ pub(crate) mod tests {
             }
         }
         assert!(failures.is_empty(), "{failures:#?}");
+    }
+
+    /// The softmax exponential: the bits of `exp` down to about the smallest normal number
+    /// (so its accuracy is `exp`'s), 0 below it, NaN for NaN; over random points, the ends of
+    /// the range and the special values.
+    #[test]
+    fn exp_nonpositive_is_exp_down_to_the_normal_numbers() {
+        fn check<F: Into<f64> + Copy + std::fmt::LowerExp>(
+            xs: Vec<F>,
+            f: fn(F) -> F,
+            exp: fn(F) -> F,
+            (exact_from, zero_below): (f64, f64),
+        ) -> usize {
+            let mut compared = 0;
+            for x in xs
+                .into_iter()
+                .filter(|&x| x.into() <= 0.0 || x.into().is_nan())
+            {
+                let (got, want) = (f(x).into(), exp(x).into());
+                let ok = if x.into() >= exact_from {
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan())
+                } else if x.into() < zero_below {
+                    got == 0.0
+                } else {
+                    got == 0.0 || got.to_bits() == want.to_bits()
+                };
+                assert!(ok, "{x:e}: {got:e}, exp gives {want:e}");
+                compared += 1;
+            }
+            compared
+        }
+        let mut xs = points32(N, -110.0, 0.0, 7);
+        xs.extend([-87.33f32, -87.68, -87.69, -103.972_09, -1e30]);
+        let n32 = check(xs, exp_nonpositive_f32, exp_f32, (-87.67, -87.69));
+        let mut xs = points64(N, -750.0, 0.0, 8);
+        xs.extend([-708.39, -708.74, -708.75, -745.2, -1e300]);
+        let n64 = check(xs, exp_nonpositive_f64, exp_f64, (-708.73, -708.75));
+        // The ends, where a wrong flush or a wrong scale would show.
+        assert!(exp_nonpositive_f32(-87.67) > 0.0 && exp_nonpositive_f32(-87.69) == 0.0);
+        assert!(exp_nonpositive_f64(-708.73) > 0.0 && exp_nonpositive_f64(-708.75) == 0.0);
+        assert!(exp_nonpositive_f32(f32::NEG_INFINITY) == 0.0);
+        assert!(exp_nonpositive_f64(f64::NEG_INFINITY) == 0.0);
+        assert!(exp_nonpositive_f32(f32::NAN).is_nan() && exp_nonpositive_f64(f64::NAN).is_nan());
+        assert!(n32 > N / 4 && n64 > N / 4, "{n32} and {n64} points");
     }
 
     #[test]

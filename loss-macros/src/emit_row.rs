@@ -710,7 +710,7 @@ impl Accumulator {
                 max,
                 cache: None,
                 ..
-            } => quote!(#sum #index += (#e - #max).exp();),
+            } => quote!(#sum #index += (#e - #max).exp_nonpositive();),
             Accumulator::SumExp {
                 sum,
                 max,
@@ -718,7 +718,7 @@ impl Accumulator {
                 ..
             } => quote! {
                 {
-                    let e = (#e - #max).exp();
+                    let e = (#e - #max).exp_nonpositive();
                     #buffer[at] = e;
                     #sum #index += e;
                 }

@@ -1203,10 +1203,11 @@ pub(crate) mod tests {
         let value_grad = method_body(&expanded, "row_value_grad");
         let grad_hess = method_body(&expanded, "row_grad_hess");
         // One exponential per element (in the whole chunks and in the tail), in the pass that
-        // sums them; the gradient pass reads them back from the buffer: in the chunks, the
-        // tail, and once more for the label's element.
+        // sums them (of `x - max <= 0`: `exp_nonpositive`); the gradient pass reads them back
+        // from the buffer: in the chunks, the tail, and once more for the label's element.
         for body in [&value_grad, &grad_hess] {
-            assert_eq!(body.matches(". exp ()").count(), 2, "{body}");
+            assert_eq!(body.matches(". exp_nonpositive ()").count(), 2, "{body}");
+            assert_eq!(body.matches(". exp ()").count(), 0, "{body}");
             assert_eq!(body.matches("grad [at] = e ;").count(), 2, "{body}");
             assert_eq!(
                 body.matches("let softmax = grad [at] * inv_sum ;").count(),
