@@ -231,22 +231,21 @@ pub fn sigmoid_f32(x: f32) -> f32 {
 
 /// [`sigmoid_f32`]`(x)` given `e = `[`exp_neg_abs_f32`]`(x)` (the same bits).
 ///
-/// `1 / (1 + e)` for `x >= 0`, `e / (1 + e)` otherwise. Rounded as written, the error of
-/// `e`, the rounding of `1 + e` and the division add up to 2.5 ulp where the result falls
-/// just below a power of 2 (its ulp halves there). So `e` comes with its low part and `1 + e`
-/// with its rounding error (`s + s_lo`), and the quotient `q = num / s` is corrected to first
-/// order: `(num + num_lo) / (s + s_lo) ~ q + (num_lo - q s_lo) / s`, where `1 / s` is `q`
-/// (`x >= 0`) or `1 - q` (as `1 - e / (1 + e) = 1 / (1 + e)`): no second division.
+/// `e / (1 + e)` for `x < 0`, `1 - e / (1 + e)` otherwise (at least 1/2: no cancellation).
+/// Rounded as written, the error of `e`, the rounding of `1 + e` and the division add up to
+/// 2.5 ulp where the result falls just below a power of 2 (its ulp halves there). So `e`
+/// comes with its low part and `1 + e` with its rounding error (`s + s_lo`), and the quotient
+/// `q = e / s` is corrected to first order: `(e + e_lo) / (s + s_lo) ~ q + (e_lo - q s_lo) / s`,
+/// where `1 / s` is `1 - q`: no second division. The one division is the same for `x` and
+/// `-x`, so a formula with both sigmoids (the gradient of a cross-entropy from logits)
+/// divides once.
 #[inline(always)]
 pub fn sigmoid_with_f32(x: f32, (e, e_lo): (f32, f32)) -> f32 {
     let s = 1.0 + e;
     let s_lo = (e - (s - 1.0)) + e_lo; // Fast2Sum: e <= 1
-    let pos = x >= 0.0; // NaN: e is NaN
-    let num = if pos { 1.0 } else { e };
-    let num_lo = if pos { 0.0 } else { e_lo };
-    let q = num / s;
-    let inv_s = if pos { q } else { 1.0 - q };
-    q + (num_lo - q * s_lo) * inv_s
+    let q = e / s;
+    let small = q + (e_lo - q * s_lo) * (1.0 - q);
+    if x >= 0.0 { 1.0 - small } else { small } // NaN: e is NaN
 }
 
 /// `ln(1 + e^x)`, without overflow.
@@ -527,12 +526,9 @@ pub fn sigmoid_f64(x: f64) -> f64 {
 pub fn sigmoid_with_f64(x: f64, (e, e_lo): (f64, f64)) -> f64 {
     let s = 1.0 + e;
     let s_lo = (e - (s - 1.0)) + e_lo;
-    let pos = x >= 0.0;
-    let num = if pos { 1.0 } else { e };
-    let num_lo = if pos { 0.0 } else { e_lo };
-    let q = num / s;
-    let inv_s = if pos { q } else { 1.0 - q };
-    q + (num_lo - q * s_lo) * inv_s
+    let q = e / s;
+    let small = q + (e_lo - q * s_lo) * (1.0 - q);
+    if x >= 0.0 { 1.0 - small } else { small }
 }
 
 /// `ln(1 + e^x)`, without overflow.
