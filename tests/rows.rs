@@ -389,3 +389,57 @@ fn rows_in_groups_give_the_bits_of_rows_alone() {
     );
     assert!(specs.len() >= 12);
 }
+
+/// Labels are checked by one branch-free pass, and a flagged batch is walked again to name the
+/// first bad label: every kind of bad label is caught (in both float types), the first of two
+/// is named, and the edges that are class indices pass.
+#[test]
+fn the_first_bad_label_is_named() {
+    fn first_error<F: Float>(labels: &[f64]) -> Result<(), LossError> {
+        let n = labels.len();
+        let t = Array2::from_shape_fn((n, 1), |(i, _)| F::from_f64(labels[i]));
+        let p = Array2::from_elem((n, 3), F::from_f64(0.25));
+        let loss = SparseCategoricalCrossentropy::default().from_logits(true);
+        loss.value_and_grad(&t, &p).map(|_| ())
+    }
+    fn check<F: Float>() {
+        // Class indices, -0 included, in a batch long enough for the vector loop.
+        let mut good: Vec<f64> = (0..37).map(|i| (i % 3) as f64).collect();
+        good[5] = -0.0;
+        assert_eq!(first_error::<F>(&good), Ok(()), "{}", F::NAME);
+        for (bad, at) in [(3.0, 4), (-1.0, 0), (0.5, 36), (2.999, 17), (1e-30, 9)] {
+            let mut labels = good.clone();
+            labels[at] = bad;
+            labels[at + 1..]
+                .iter_mut()
+                .step_by(7)
+                .for_each(|l| *l = 7.0);
+            let err = first_error::<F>(&labels).unwrap_err();
+            assert!(
+                matches!(&err, LossError::InvalidLabel { index, .. } if index[..] == [at, 0]),
+                "{} label {bad} at {at}: {err}",
+                F::NAME
+            );
+        }
+        for (bad, at) in [(f64::INFINITY, 3), (f64::NEG_INFINITY, 30)] {
+            let mut labels = good.clone();
+            labels[at] = bad;
+            let err = first_error::<F>(&labels).unwrap_err();
+            assert!(
+                matches!(&err, LossError::InvalidLabel { index, .. } if index[..] == [at, 0]),
+                "{} label {bad}: {err}",
+                F::NAME
+            );
+        }
+        let mut labels = good.clone();
+        labels[11] = f64::NAN;
+        let err = first_error::<F>(&labels).unwrap_err();
+        assert!(
+            matches!(&err, LossError::NaNInput { which: "y_true", index } if index[..] == [11, 0]),
+            "{} NaN label: {err}",
+            F::NAME
+        );
+    }
+    check::<f32>();
+    check::<f64>();
+}

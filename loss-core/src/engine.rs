@@ -108,6 +108,28 @@ impl<'a, F: Float, D: Dimension> Prepared<'a, F, D> {
 
     fn check_labels<K: LossKernel<F>>(&self, k: &K) -> Result<()> {
         let classes = self.c as f64;
+        // One pass without branches first (it vectorizes: below 2^52 a label is an integer
+        // when adding and subtracting 2^52 leaves it unchanged, no float-to-int conversion).
+        // It never passes a bad label; a batch it flags (a bad label, or one of 2^52 or more)
+        // is walked again by `find_bad_label`, which names the first bad one, if any.
+        const TWO_52: f64 = 4_503_599_627_370_496.0;
+        let flagged = self.t().chunks_exact(1).fold(false, |flagged, label| {
+            let l = label[0].to_f64();
+            let valid = l >= 0.0 && l < classes && (l + TWO_52) - TWO_52 == l;
+            flagged | !(valid | k.row_ignored(label))
+        });
+        if flagged {
+            self.find_bad_label(k)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The error for the first label that is not a class index, if there is one (see
+    /// `check_labels`).
+    #[cold]
+    fn find_bad_label<K: LossKernel<F>>(&self, k: &K) -> Result<()> {
+        let classes = self.c as f64;
         for (i, label) in self.t().chunks_exact(1).enumerate() {
             if k.row_ignored(label) {
                 continue;
