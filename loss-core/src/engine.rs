@@ -584,6 +584,14 @@ fn active_rows<F: Float, D: Dimension, K: LossKernel<F>>(
     if K::ELEMENTWISE {
         return prep.rows;
     }
+    if K::SPARSE {
+        // Labels of one element: a known length, so the count vectorizes.
+        return prep
+            .t()
+            .iter()
+            .map(|l| usize::from(!k.row_ignored(std::slice::from_ref(l))))
+            .sum();
+    }
     prep.t()
         .chunks_exact(prep.ct)
         .filter(|tr| !k.row_ignored(tr))
