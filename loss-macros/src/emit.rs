@@ -200,19 +200,9 @@ impl<'a> Emitter<'a> {
         let on_data = self.on_data[z.index()];
         let call = match &mut self.staging {
             Some(staging) => {
-                let above = staging.level(z);
-                let slot = if on_data {
-                    staging.take(above, 2)
-                } else {
-                    None
-                };
-                staging
-                    .e_levels
-                    .insert(z, slot.map_or(above, |(level, _)| level));
-                match slot {
-                    Some((level, k)) => staged_call(level, k, call, 2),
-                    None => call,
-                }
+                let (call, level) = staging.place(staging.level(z), on_data, 2, call);
+                staging.e_levels.insert(z, level);
+                call
             }
             None => call,
         };
@@ -233,18 +223,9 @@ impl<'a> Emitter<'a> {
         if let Some(z) = shared_e {
             above = above.max(staging.e_levels.get(&z).copied().unwrap_or(0));
         }
-        let slot = if expensive {
-            staging.take(above, 1)
-        } else {
-            None
-        };
-        staging
-            .levels
-            .insert(id, slot.map_or(above, |(level, _)| level));
-        match slot {
-            Some((level, k)) => staged_call(level, k, op, 1),
-            None => op,
-        }
+        let (op, level) = staging.place(above, expensive, 1, op);
+        staging.levels.insert(id, level);
+        op
     }
 
     /// Nodes this block must compute: everything `roots` need, except what is already in
@@ -570,6 +551,21 @@ impl Staging {
         self.next_slot += width;
         self.max_level = self.max_level.max(above + 1);
         Some((above + 1, slot))
+    }
+
+    /// `call` (of `width` results) above level `above`: through the stage if `stage` and
+    /// slots are left, else as it is. Returns its code and its level.
+    fn place(
+        &mut self,
+        above: u8,
+        stage: bool,
+        width: usize,
+        call: TokenStream,
+    ) -> (TokenStream, u8) {
+        match stage.then(|| self.take(above, width)).flatten() {
+            Some((level, k)) => (staged_call(level, k, call, width), level),
+            None => (call, above),
+        }
     }
 }
 
