@@ -335,15 +335,29 @@ pub fn triad_arrays(n: usize) -> (Array1<f32>, Array1<f32>, Array1<f32>) {
 
 /// Median and minimum of `runs` timed calls after 2 warm-ups, in milliseconds.
 pub fn time_ms(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
-    f();
-    f();
-    let mut ts: Vec<f64> = (0..runs)
-        .map(|_| {
+    time_interleaved(runs, &mut [&mut f])[0]
+}
+
+/// Median and minimum, in milliseconds, of each of `fs` over `runs` rounds after 2 warm-up
+/// rounds; a round calls every function once, in order. A burst of load from elsewhere on the
+/// host then falls on all of them alike, so their ratio is steadier than that of timings
+/// taken one function after another.
+pub fn time_interleaved(runs: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<(f64, f64)> {
+    for _ in 0..2 {
+        fs.iter_mut().for_each(|f| f());
+    }
+    let mut ts = vec![Vec::with_capacity(runs); fs.len()];
+    for _ in 0..runs {
+        for (f, t) in fs.iter_mut().zip(&mut ts) {
             let t0 = std::time::Instant::now();
             f();
-            t0.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
+            t.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    ts.into_iter().map(|mut t| median_min(&mut t)).collect()
+}
+
+fn median_min(ts: &mut [f64]) -> (f64, f64) {
     ts.sort_by(f64::total_cmp);
     let m = ts.len() / 2;
     let median = if ts.len().is_multiple_of(2) {

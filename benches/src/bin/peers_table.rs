@@ -1,11 +1,15 @@
 //! Prints, for this library, the table `../shared/bench/peers.py` prints for JAX, PyTorch
-//! and numpy: f32, value and gradient with mean reduction, median ms of 20 (2^20) / 10 (2^24)
-//! timed runs after 2 warm-ups, and effective GB/s counted as peers.py counts bytes.
+//! and numpy: f32, value and gradient with mean reduction, median ms of 100 (2^20) / 20 (2^24)
+//! timed runs after 2 warm-ups, and effective GB/s counted as peers.py counts bytes. `into` and
+//! the hand-written loop are timed in alternation, one call each per round, so that their
+//! ratio is measured under the same load.
 //!
 //! `cargo run --release -p losses-benches --bin peers_table [-- --sizes 20,24 --quick --only NAME]`
 
 use losses::ndarray::Array2;
-use losses_benches::{Case, Subject, fused_focal, fused_mse, inputs, time_ms, triad, triad_arrays};
+use losses_benches::{
+    Case, Subject, fused_focal, fused_mse, inputs, time_interleaved, time_ms, triad, triad_arrays,
+};
 
 fn main() {
     let mut sizes = vec![20u32, 24];
@@ -28,8 +32,9 @@ fn main() {
     }
     println!("# losses: loss value+grad (mean reduction), float32, CPU");
     println!(
-        "# threads: {} (LOSSES_NUM_THREADS); median of {} (2^20) / 10 (2^24) runs after 2 warm-ups",
+        "# threads: {} (LOSSES_NUM_THREADS); median of {} (2^20) / {} (2^24) runs after 2 warm-ups, implementations alternating",
         losses::max_threads(),
+        if quick { 10 } else { 100 },
         if quick { 10 } else { 20 }
     );
     println!(
@@ -39,7 +44,11 @@ fn main() {
     let mut summary = Vec::new();
     for &lg in &sizes {
         let n = 1usize << lg;
-        let runs = if quick || lg > 20 { 10 } else { 20 };
+        let runs = match (quick, lg > 20) {
+            (true, _) => 10,
+            (false, true) => 20,
+            (false, false) => 100,
+        };
         for (li, case) in Case::ALL.into_iter().enumerate() {
             if only.as_deref().is_some_and(|o| !case.name().contains(o)) {
                 continue;
@@ -64,32 +73,36 @@ fn main() {
                 );
                 med
             };
-            let mut v = 0.0;
-            let into = row(
-                "losses value_and_grad_into",
-                time_ms(runs, || v = subject.value_and_grad_into(&x, &mut g)),
-                v,
-            );
-            let mut v2 = 0.0;
-            row(
-                "losses value_and_grad (allocating)",
-                time_ms(runs, || v2 = subject.value_and_grad(&x).0),
-                v2,
-            );
             let fused = match case {
                 Case::Mse => Some(fused_mse as fn(&[f32], &[f32], &mut [f32]) -> f32),
                 Case::Focal => Some(fused_focal as fn(&[f32], &[f32], &mut [f32]) -> f32),
                 _ => None,
             };
-            if let Some(f) = fused {
-                let (t, p) = (x.t.as_slice().unwrap(), x.p.as_slice().unwrap());
-                let gs = g.as_slice_mut().unwrap();
-                let mut v3 = 0.0;
-                row(
-                    "hand-written fused loop",
-                    time_ms(runs, || v3 = f(t, p, gs)),
-                    v3,
-                );
+            let (t, p) = (x.t.as_slice().unwrap(), x.p.as_slice().unwrap());
+            let mut g3 = Array2::<f32>::zeros(x.p.raw_dim());
+            let (mut v, mut v2, mut v3) = (0.0, 0.0, 0.0);
+            let mut into = || v = subject.value_and_grad_into(&x, &mut g);
+            let mut alloc = || v2 = subject.value_and_grad(&x).0;
+            let mut hand = || {
+                if let Some(f) = fused {
+                    v3 = f(t, p, g3.as_slice_mut().unwrap());
+                }
+            };
+            // The allocating call runs on its own: its fresh pages and their faults would
+            // otherwise land in the others' caches and timings.
+            let ts = if fused.is_some() {
+                time_interleaved(runs, &mut [&mut into, &mut hand])
+            } else {
+                time_interleaved(runs, &mut [&mut into])
+            };
+            let into = row("losses value_and_grad_into", ts[0], v);
+            row(
+                "losses value_and_grad (allocating)",
+                time_ms(runs, &mut alloc),
+                v2,
+            );
+            if fused.is_some() {
+                row("hand-written fused loop", ts[1], v3);
             }
             summary.push((case.name(), lg, into, x.bytes));
         }
