@@ -145,3 +145,21 @@ pub fn lanes_max<F: Float>(lanes: &[F; 8]) -> F {
 pub fn lanes_min<F: Float>(lanes: &[F; 8]) -> F {
     lanes.iter().fold(F::INFINITY, |m, &x| m.min(x))
 }
+
+/// Asks the cache for the elements just past `row` (where the next row of a contiguous batch
+/// lies), at offset `i`: a generated row loop calls it once per chunk of its longest pass, so
+/// the next row arrives while this one computes instead of stalling the next row's first
+/// pass. A hint only: it never faults and changes no value.
+#[inline(always)]
+pub fn prefetch_after<F>(row: &[F], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let p = row.as_ptr().wrapping_add(row.len().wrapping_add(i));
+        // SAFETY: a prefetch reads nothing architecturally and never faults, whatever the
+        // address; SSE is part of the x86_64 baseline.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (row, i);
+}

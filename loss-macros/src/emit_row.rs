@@ -615,6 +615,13 @@ fn lane_loop(
         bind_chunk.extend(quote!(let #buffer = &mut *#chunk;));
         bind_tail.extend(quote!(let #buffer = &mut *#tail;));
     }
+    let exps = accumulators
+        .iter()
+        .any(|a| matches!(a, Accumulator::SumExp { .. }));
+    // The pass with the exponentials is the longest: it hides the fetch of the next row,
+    // which the next row's first pass (its maximum) would otherwise wait for.
+    let prefetch =
+        exps.then(|| quote!(::losses::__private::prefetch_after(y_pred_tail, chunk * #lanes);));
     quote! {
         #(#init)*
         #save
@@ -623,6 +630,7 @@ fn lane_loop(
             let whole = n - n % #lanes;
             #split
             for (chunk, #pattern) in #chunks.enumerate() {
+                #prefetch
                 for lane in 0..#lanes {
                     let (j, at) = (chunk * #lanes + lane, lane);
                     #bind_chunk
