@@ -290,6 +290,14 @@ fn a_logit_of_minus_infinity_costs_nothing_without_label_smoothing() {
     assert_eq!(value, f64::INFINITY);
 }
 
+/// A sparse loss whose one-hot label is read by a row reduction (`sum`) and by the gradient of
+/// every element (`2 y_true y_pred`, `y_true mean(..)`), next to the built-ins, which read it
+/// only at the label: registered, so the group test below covers it too.
+#[loss]
+fn label_weighted_square(y_true: Class, y_pred: Row) -> f64 {
+    sum(y_true * y_pred * y_pred) * mean(y_pred) - at_label(y_pred).ln()
+}
+
 /// Rows of up to `GROUP_MAX_COLS` elements go through the kernels' transposed form, eight
 /// rows at a time: every row loss, at several settings, lengths and both float types, gives
 /// each row the bits it gets alone (a batch of one row never forms a group).
