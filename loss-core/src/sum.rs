@@ -70,8 +70,9 @@ impl<F: Float> PairwiseSum<F> {
     }
 
     /// Adds eight values with the bits of eight calls to [`add`](Self::add), in one step
-    /// when they make a subtree of their own (the count is a multiple of 8).
-    #[inline]
+    /// when they make a subtree of their own (the count is a multiple of 8). Always inlined:
+    /// a grouped row kernel calls it once per eight rows.
+    #[inline(always)]
     pub fn add_eight(&mut self, x: &[F; 8]) {
         if !self.count.is_multiple_of(8) {
             for &v in x {
