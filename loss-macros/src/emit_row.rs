@@ -499,7 +499,7 @@ fn lane_loop(
     let updates: Vec<TokenStream> = accumulators
         .iter()
         .zip(&exprs[outputs..])
-        .map(|(a, e)| a.update(e, &index))
+        .map(|(a, e)| a.update(e, &index, grouped))
         .collect();
     let init = accumulators.iter().map(|a| a.init(grouped));
     let lanes = LANES;
@@ -707,10 +707,21 @@ impl Accumulator {
         }
     }
 
-    /// Adds `e` to the accumulator at `index` (`[lane]`, or `[lane][row]`).
-    fn update(&self, e: &TokenStream, index: &TokenStream) -> TokenStream {
+    /// Adds `e` to the accumulator at `index` (`[lane]`, or `[lane][row]` when `grouped`).
+    fn update(&self, e: &TokenStream, index: &TokenStream, grouped: bool) -> TokenStream {
         match self {
             Accumulator::Sum(a) | Accumulator::Mean(a) => quote!(#a #index += #e;),
+            // In a row, `max` as a comparison: one `maxps` per chunk instead of three
+            // operations that also guard against a NaN accumulator, which cannot arise here
+            // (it starts at -inf and a NaN `e` never compares greater). So a NaN is skipped
+            // either way, and a row's maximum pass runs a chain of one operation per chunk. In
+            // a group the comparison made the loop much slower (measured); it keeps `max`.
+            Accumulator::Max(a) if !grouped => {
+                quote!(#a #index = { let e = #e; if e > #a #index { e } else { #a #index } };)
+            }
+            Accumulator::Min(a) if !grouped => {
+                quote!(#a #index = { let e = #e; if e < #a #index { e } else { #a #index } };)
+            }
             Accumulator::Max(a) => quote!(#a #index = #a #index.max(#e);),
             Accumulator::Min(a) => quote!(#a #index = #a #index.min(#e);),
             Accumulator::SumExp {
