@@ -491,15 +491,10 @@ fn lane_loop(
     });
     let store = write(&exprs[..outputs]);
     let grouped = matches!(layout, Layout::Group { .. });
-    let index = if grouped {
-        quote!([lane][row])
-    } else {
-        quote!([lane])
-    };
     let updates: Vec<TokenStream> = accumulators
         .iter()
         .zip(&exprs[outputs..])
-        .map(|(a, e)| a.update(e, &index, grouped))
+        .map(|(a, e)| a.update(e, grouped))
         .collect();
     let init = accumulators.iter().map(|a| a.init(grouped));
     let lanes = LANES;
@@ -707,8 +702,13 @@ impl Accumulator {
         }
     }
 
-    /// Adds `e` to the accumulator at `index` (`[lane]`, or `[lane][row]` when `grouped`).
-    fn update(&self, e: &TokenStream, index: &TokenStream, grouped: bool) -> TokenStream {
+    /// Adds `e` to the accumulator's lane (`[lane]`, or `[lane][row]` when `grouped`).
+    fn update(&self, e: &TokenStream, grouped: bool) -> TokenStream {
+        let index = if grouped {
+            quote!([lane][row])
+        } else {
+            quote!([lane])
+        };
         match self {
             Accumulator::Sum(a) | Accumulator::Mean(a) => quote!(#a #index += #e;),
             // In a row, `max` as a comparison: one `maxps` per chunk instead of three
