@@ -451,3 +451,86 @@ fn the_first_bad_label_is_named() {
     check::<f32>();
     check::<f64>();
 }
+
+/// Rows long enough for the staged exponential pass (whole blocks of 64 elements, then the
+/// rest one chunk at a time), dense and sparse, `f32` and `f64`: per-sample values (the
+/// value-only pass) and the mean's gradient against the textbook softmax in `f64`.
+#[test]
+fn long_rows_match_the_textbook_softmax() {
+    fn check<F: Float>(spec: &str, sparse: bool, c: usize, tol: f64) -> usize {
+        let rows = 3;
+        let mut state = 0x2545_F491_4F6C_DD1D_u64 ^ c as u64;
+        let mut uniform = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        // Logits over a wide range, some far below the maximum (their exponentials are 0).
+        let p: Vec<f64> = (0..rows * c)
+            .map(|k| {
+                if k % 29 == 3 {
+                    -150.0
+                } else {
+                    24.0 * uniform() - 12.0
+                }
+            })
+            .collect();
+        let labels: Vec<usize> = (0..rows).map(|i| (i * 37 + c / 2) % c).collect();
+        let t: Vec<f64> = if sparse {
+            labels.iter().map(|&l| l as f64).collect()
+        } else {
+            (0..rows * c)
+                .map(|k| f64::from(u8::from(k % c == labels[k / c])))
+                .collect()
+        };
+        let ct = if sparse { 1 } else { c };
+        let ta = Array2::from_shape_vec((rows, ct), t.iter().map(|&x| F::from_f64(x)).collect())
+            .unwrap()
+            .into_dyn();
+        let pa = Array2::from_shape_vec((rows, c), p.iter().map(|&x| F::from_f64(x)).collect())
+            .unwrap()
+            .into_dyn();
+        let loss: Box<dyn DynLoss<F>> = losses::from_spec(spec).unwrap();
+        let per_sample = loss.per_sample(ta.view(), pa.view()).unwrap();
+        let (value, grad) = loss.value_and_grad(ta.view(), pa.view()).unwrap();
+        let mut total = 0.0;
+        for i in 0..rows {
+            // The logits as the loss saw them (rounded to F).
+            let row: Vec<f64> = (0..c).map(|j| pa[[i, j]].to_f64()).collect();
+            let s = softmax(&row);
+            let want = -s[labels[i]].ln();
+            let got = per_sample[i].to_f64();
+            assert!(
+                (got - want).abs() <= tol * want.abs().max(1.0),
+                "{spec} {} C={c} row {i}: {got} vs {want}",
+                F::NAME
+            );
+            total += want;
+            for (j, &sj) in s.iter().enumerate() {
+                let want = (sj - f64::from(u8::from(j == labels[i]))) / rows as f64;
+                let got = grad[[i, j]].to_f64();
+                assert!(
+                    (got - want).abs() <= tol * (want.abs() + 1e-30),
+                    "{spec} {} C={c} grad[{i}, {j}]: {got} vs {want}",
+                    F::NAME
+                );
+            }
+        }
+        let want = total / rows as f64;
+        assert!((value.to_f64() - want).abs() <= tol * want.abs());
+        rows * c
+    }
+    let mut compared = 0;
+    for c in [63, 64, 65, 129, 200, 1000] {
+        for (spec, sparse) in [
+            ("cross_entropy", true),
+            ("sparse_categorical_crossentropy(from_logits=true)", true),
+            ("categorical_crossentropy(from_logits=true)", false),
+        ] {
+            compared += check::<f64>(spec, sparse, c, 1e-13);
+            compared += check::<f32>(spec, sparse, c, 2e-5);
+        }
+    }
+    assert!(compared > 20_000, "{compared}");
+}

@@ -61,6 +61,7 @@ pub mod __private {
     };
     pub use crate::kernel::{GROUP_MAX_COLS, GROUP_ROWS};
     pub use crate::transpose::{columns_to_rows, rows_to_columns};
+    pub use crate::vmath::EXP_BLOCK;
     pub use crate::{
         Direct, Either, ElementKernel, Elementwise, Entry, Float, FromParams, Kind, Loss,
         LossError, LossKernel, PairwiseSum, ParamInfo, ParamValue, Reduction, Stage, format_spec,

@@ -617,33 +617,129 @@ fn lane_loop(
     // which the next row's first pass (its maximum) would otherwise wait for.
     let prefetch =
         exps.then(|| quote!(::losses::__private::prefetch_after(y_pred_tail, chunk * #lanes);));
-    quote! {
-        #(#init)*
-        #save
-        {
-            let n = y_pred_row.len();
-            let whole = n - n % #lanes;
-            #split
-            for (chunk, #pattern) in #chunks.enumerate() {
-                #prefetch
-                for lane in 0..#lanes {
-                    let (j, at) = (chunk * #lanes + lane, lane);
-                    #bind_chunk
-                    #stmts
-                    #store
-                    #(#updates)*
-                }
-            }
-            for lane in 0..n - whole {
-                let (j, at) = (whole + lane, lane);
-                #bind_tail
+    // A pass that only sums exponentials runs its whole blocks staged (see `staged_exps`) and
+    // the rest of the row as any pass, from `offset`.
+    let staged = match (outputs, accumulators) {
+        (0, [sum_exp @ Accumulator::SumExp { .. }]) => {
+            Some(staged_exps(sum_exp, &exprs[0], &stmts, labels))
+        }
+        _ => None,
+    };
+    let offset = staged.as_ref().map(|_| quote!(offset+));
+    let rest = quote! {
+        let n = y_pred_row.len();
+        let whole = n - n % #lanes;
+        #split
+        for (chunk, #pattern) in #chunks.enumerate() {
+            #prefetch
+            for lane in 0..#lanes {
+                let (j, at) = (#offset chunk * #lanes + lane, lane);
+                #bind_chunk
                 #stmts
                 #store
                 #(#updates)*
             }
         }
+        for lane in 0..n - whole {
+            let (j, at) = (#offset whole + lane, lane);
+            #bind_tail
+            #stmts
+            #store
+            #(#updates)*
+        }
+    };
+    let body = match staged {
+        Some(staged) => quote! {
+            #staged
+            {
+                #rest
+            }
+        },
+        None => rest,
+    };
+    quote! {
+        #(#init)*
+        #save
+        {
+            #body
+        }
         #at_label
         #(#finish)*
+    }
+}
+
+/// The whole blocks of a row's exponential pass (a `logsumexp` alone) in three loops per
+/// block, which add up to the bits of the plain loop in fewer cycles: the arguments
+/// `e - max` into the block, their exponentials in place by `Float::exp_nonpositive_block`
+/// (whose stages keep the out-of-order window busy, see there), then the lanes' sums in the
+/// order of the plain loop (and the cached exponentials stored). Leaves the rest of the row
+/// (`y_pred_row`, `y_true_row` and the cache, rebound) to the plain loop, from `offset`.
+fn staged_exps(
+    sum_exp: &Accumulator,
+    e: &TokenStream,
+    stmts: &TokenStream,
+    labels: Labels,
+) -> TokenStream {
+    let Accumulator::SumExp {
+        sum, max, cache, ..
+    } = sum_exp
+    else {
+        unreachable!("staged_exps takes a SumExp")
+    };
+    let lanes = LANES;
+    let block = quote!(::losses::__private::EXP_BLOCK);
+    let y_true = match labels {
+        Labels::Dense => quote!(let y_true = y_true_blocks[b][at];),
+        Labels::Sparse => quote!(let y_true = if j == label { F::ONE } else { F::ZERO };),
+    };
+    let (dense_split, dense_rest) = match labels {
+        Labels::Dense => (
+            quote!(let (y_true_blocks, _) = y_true_row.as_chunks::<{ #block }>();),
+            quote!(let y_true_row = &y_true_row[offset..];),
+        ),
+        Labels::Sparse => (quote!(), quote!()),
+    };
+    let (cache_split, cache_block, cache_store, cache_rest) = match cache {
+        Some((buffer, _)) => (
+            quote!(let (mut cache_blocks, _) = #buffer.as_chunks_mut::<{ #block }>();),
+            quote!(let cache_block = &mut cache_blocks[b];),
+            quote!(cache_block[at] = e;),
+            quote!(let #buffer = &mut #buffer[offset..];),
+        ),
+        None => (quote!(), quote!(), quote!(), quote!()),
+    };
+    quote! {
+        let (y_pred_blocks, _) = y_pred_row.as_chunks::<{ #block }>();
+        #dense_split
+        #cache_split
+        let offset = y_pred_blocks.len() * #block;
+        for b in 0..y_pred_blocks.len() {
+            let mut xs = [F::ZERO; #block];
+            for chunk in 0..#block / #lanes {
+                ::losses::__private::prefetch_after(y_pred_row, b * #block + chunk * #lanes);
+                for lane in 0..#lanes {
+                    let at = chunk * #lanes + lane;
+                    let j = b * #block + at;
+                    let y_pred = y_pred_blocks[b][at];
+                    #y_true
+                    #stmts
+                    xs[at] = #e - #max;
+                }
+            }
+            F::exp_nonpositive_block(&mut xs);
+            #cache_block
+            for chunk in 0..#block / #lanes {
+                for lane in 0..#lanes {
+                    let at = chunk * #lanes + lane;
+                    let e = xs[at];
+                    #cache_store
+                    #sum[lane] += e;
+                }
+            }
+        }
+        let y_pred_row = &y_pred_row[offset..];
+        #dense_rest
+        #cache_rest
     }
 }
 
