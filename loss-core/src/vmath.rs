@@ -107,6 +107,37 @@ fn exp_parts_f32(x: f32) -> (f32, f32) {
     (p * s1 * s2, p_lo * s1 * s2)
 }
 
+/// [`exp_neg_abs_f32`] of every element of `x_hi` in place, its low parts into `lo`, with the
+/// same bits, staged as [`exp_nonpositive_block_f32`] is: the reduction, the polynomial, the
+/// rest (the staged element loops call it on the arguments their first pass records).
+#[inline(always)]
+pub fn exp_neg_abs_block_f32<const N: usize>(x_hi: &mut [f32; N], lo: &mut [f32; N]) {
+    let mut k = [0i32; N];
+    let mut r = [0f32; N];
+    for i in 0..N {
+        let x = -x_hi[i].abs();
+        let x = if x < -104.0 { -104.0 } else { x };
+        let (_, ki, ri) = reduce_f32(x);
+        k[i] = ki;
+        r[i] = ri;
+    }
+    let mut tail = [0f32; N];
+    for i in 0..N {
+        tail[i] = expm1_tail_f32(r[i]);
+    }
+    for i in 0..N {
+        // `exp_r_f32`, then the scaling of `exp_parts_f32`.
+        let (r, tail, k) = (r[i], tail[i], k[i]);
+        let t = r + tail;
+        let p = t + 1.0;
+        let p_lo = (t - (p - 1.0)) + (tail - (t - r));
+        let k1 = k >> 1;
+        let (s1, s2) = (pow2i_f32(k1), pow2i_f32(k.wrapping_sub(k1)));
+        x_hi[i] = p * s1 * s2;
+        lo[i] = p_lo * s1 * s2;
+    }
+}
+
 /// `e^x`.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
@@ -448,6 +479,31 @@ pub fn exp_nonpositive_block_f64(xs: &mut [f64; EXP_BLOCK]) {
     for i in 0..EXP_BLOCK {
         let (em, _) = expm1_r_f64(hi[i], lo[i]);
         xs[i] = (1.0 + em) * pow2i_f64(k[i].max(-1023));
+    }
+}
+
+/// [`exp_neg_abs_f64`] of every element of `x_hi` in place, its low parts into `lo`, with the
+/// same bits, as two loops: the reduction, then the rest (see [`exp_neg_abs_block_f32`]).
+#[inline(always)]
+pub fn exp_neg_abs_block_f64<const N: usize>(x_hi: &mut [f64; N], lo: &mut [f64; N]) {
+    let mut k = [0i64; N];
+    let mut hi = [0f64; N];
+    let mut r_lo = [0f64; N];
+    for i in 0..N {
+        let x = -x_hi[i].abs();
+        let x = if x < -746.0 { -746.0 } else { x };
+        (k[i], hi[i], r_lo[i]) = reduce_f64(x);
+    }
+    for i in 0..N {
+        // `exp_parts_f64` from its reduction on.
+        let (em, em_lo) = expm1_r_f64(hi[i], r_lo[i]);
+        let p = 1.0 + em;
+        let p_lo = (em - (p - 1.0)) + em_lo;
+        let k = k[i];
+        let k1 = k >> 1;
+        let (s1, s2) = (pow2i_f64(k1), pow2i_f64(k.wrapping_sub(k1)));
+        x_hi[i] = p * s1 * s2;
+        lo[i] = p_lo * s1 * s2;
     }
 }
 
@@ -1238,6 +1294,79 @@ pub(crate) mod tests {
             exp_nonpositive_f64,
             f64::to_bits,
         );
+        assert!(n32 > N / 2 && n64 > N / 2, "{n32} and {n64} points");
+    }
+
+    /// The staged `exp_neg_abs` gives the bits of one element at a time, both parts.
+    #[test]
+    fn exp_neg_abs_block_has_the_bits_of_exp_neg_abs() {
+        fn check<F: Copy + Default + std::fmt::LowerExp>(
+            mut xs: Vec<F>,
+            block: fn(&mut [F; 256], &mut [F; 256]),
+            one: fn(F) -> (F, F),
+            bits: fn(F) -> u64,
+        ) -> usize {
+            xs.truncate(xs.len() - xs.len() % 256);
+            for chunk in xs.chunks_exact(256) {
+                let mut hi: [F; 256] = chunk.try_into().unwrap();
+                let mut lo = [F::default(); 256];
+                block(&mut hi, &mut lo);
+                for (i, &x) in chunk.iter().enumerate() {
+                    let (h, l) = one(x);
+                    assert!(
+                        bits(hi[i]) == bits(h) && bits(lo[i]) == bits(l),
+                        "{x:e}: ({:e}, {:e}) in a block, ({h:e}, {l:e}) alone",
+                        hi[i],
+                        lo[i]
+                    );
+                }
+            }
+            xs.len()
+        }
+        let mut xs = points32(N, -110.0, 110.0, 11);
+        xs.extend([
+            0.0f32,
+            -0.0,
+            87.68,
+            -104.0,
+            104.5,
+            1e30,
+            -1e30,
+            f32::MIN_POSITIVE,
+        ]);
+        xs.extend([
+            f32::NEG_INFINITY,
+            f32::INFINITY,
+            f32::NAN,
+            -f32::NAN,
+            1e-45,
+            -1e-45,
+        ]);
+        xs.rotate_right(16);
+        let n32 = check(xs, exp_neg_abs_block_f32, exp_neg_abs_f32, |x| {
+            u64::from(x.to_bits())
+        });
+        let mut xs = points64(N, -750.0, 750.0, 12);
+        xs.extend([
+            0.0f64,
+            -0.0,
+            708.74,
+            -746.0,
+            746.5,
+            1e300,
+            -1e300,
+            f64::MIN_POSITIVE,
+        ]);
+        xs.extend([
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            5e-324,
+            -5e-324,
+        ]);
+        xs.rotate_right(16);
+        let n64 = check(xs, exp_neg_abs_block_f64, exp_neg_abs_f64, f64::to_bits);
         assert!(n32 > N / 2 && n64 > N / 2, "{n32} and {n64} points");
     }
 

@@ -196,15 +196,23 @@ impl<'a> Emitter<'a> {
         let e = self.local(&base);
         let z_ref = self.reference(z);
         self.exp_neg_abs.insert(z, e.clone());
-        let call = quote!(#z_ref.exp_neg_abs());
         let on_data = self.on_data[z.index()];
         let call = match &mut self.staging {
+            // Through the stage, which computes a block of them at once.
             Some(staging) => {
-                let (call, level) = staging.place(staging.level(z), on_data, 2, call);
-                staging.e_levels.insert(z, level);
-                call
+                let above = staging.level(z);
+                match on_data.then(|| staging.take(above, 2)).flatten() {
+                    Some((level, k)) => {
+                        staging.e_levels.insert(z, level);
+                        quote!(stage.exp_neg_abs(#level, #k, #z_ref))
+                    }
+                    None => {
+                        staging.e_levels.insert(z, above);
+                        quote!(#z_ref.exp_neg_abs())
+                    }
+                }
             }
-            None => call,
+            None => quote!(#z_ref.exp_neg_abs()),
         };
         quote! { let #e = #call; }
     }
@@ -223,7 +231,7 @@ impl<'a> Emitter<'a> {
         if let Some(z) = shared_e {
             above = above.max(staging.e_levels.get(&z).copied().unwrap_or(0));
         }
-        let (op, level) = staging.place(above, expensive, 1, op);
+        let (op, level) = staging.place(above, expensive, op);
         staging.levels.insert(id, level);
         op
     }
@@ -553,30 +561,21 @@ impl Staging {
         Some((above + 1, slot))
     }
 
-    /// `call` (of `width` results) above level `above`: through the stage if `stage` and
-    /// slots are left, else as it is. Returns its code and its level.
-    fn place(
-        &mut self,
-        above: u8,
-        stage: bool,
-        width: usize,
-        call: TokenStream,
-    ) -> (TokenStream, u8) {
-        match stage.then(|| self.take(above, width)).flatten() {
-            Some((level, k)) => (staged_call(level, k, call, width), level),
+    /// `call` above level `above`: through the stage if `stage` and a slot is left, else as
+    /// it is. Returns its code and its level.
+    fn place(&mut self, above: u8, stage: bool, call: TokenStream) -> (TokenStream, u8) {
+        match stage.then(|| self.take(above, 1)).flatten() {
+            Some((level, k)) => (staged_call(level, k, call), level),
             None => (call, above),
         }
     }
 }
 
-/// `call` (of `width` results, one or two) through the loop's stage at `level`, in slot `k`
-/// (and `k + 1`): computed in the pass of its level, read back in the passes after.
-fn staged_call(level: u8, k: usize, call: TokenStream, width: usize) -> TokenStream {
-    if width == 2 {
-        quote!(stage.slot2(#level, #k, if stage.computes(#level) { #call } else { (F::ZERO, F::ZERO) }))
-    } else {
-        quote!(stage.slot(#level, #k, if stage.computes(#level) { #call } else { F::ZERO }))
-    }
+/// `call` through the loop's stage at `level`, in slot `k`: computed in the pass of its
+/// level, read back in the passes after. (A shared `exp_neg_abs` goes through
+/// `stage.exp_neg_abs`, which the loop computes a block at a time.)
+fn staged_call(level: u8, k: usize, call: TokenStream) -> TokenStream {
+    quote!(stage.slot(#level, #k, if stage.computes(#level) { #call } else { F::ZERO }))
 }
 
 /// Calls that cost tens of instructions: the ones worth a pass of their own.
@@ -637,7 +636,10 @@ mod tests {
             }
         });
         assert_eq!(count(&value_grad, "exp_neg_abs"), 1, "{value_grad}");
-        assert!(value_grad.contains("let e_y_pred = stage . slot2 (1u8 , 0usize , if stage . computes (1u8) { y_pred . exp_neg_abs () }"), "{value_grad}");
+        assert!(
+            value_grad.contains("let e_y_pred = stage . exp_neg_abs (1u8 , 0usize , y_pred) ;"),
+            "{value_grad}"
+        );
         assert_eq!(count(&value_grad, "softplus_with"), 1, "{value_grad}");
         assert_eq!(count(&value_grad, "sigmoid_with"), 1, "{value_grad}");
         assert_eq!(count(&value_grad, "softplus"), 0, "{value_grad}");
@@ -678,9 +680,7 @@ mod tests {
         });
         assert_eq!(count(&value_grad, "exp_neg_abs"), 1, "{value_grad}");
         assert!(
-            value_grad.contains(
-                "let e_z = stage . slot2 (1u8 , 0usize , if stage . computes (1u8) { z . exp_neg_abs () }"
-            ),
+            value_grad.contains("let e_z = stage . exp_neg_abs (1u8 , 0usize , z) ;"),
             "{value_grad}"
         );
         assert!(
@@ -721,8 +721,11 @@ mod tests {
             consts,
             "const LEVELS : u8 = 1u8; const SLOTS : usize = 2usize"
         );
-        assert_eq!(body.matches("stage . slot").count(), 1, "{body}");
-        assert!(body.contains("stage . slot2 (1u8 , 0usize , if stage . computes (1u8) { y_pred . exp_neg_abs () } else { (F :: ZERO , F :: ZERO) })"), "{body}");
+        assert_eq!(body.matches("stage .").count(), 1, "{body}");
+        assert!(
+            body.contains("stage . exp_neg_abs (1u8 , 0usize , y_pred)"),
+            "{body}"
+        );
         // Two logarithms of the data: one slot each. The derivative's divisions are cheap.
         let (consts, body) = staging_of(quote! {
             fn bce(y_true: f64, y_pred: f64) -> f64 {
