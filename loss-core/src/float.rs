@@ -134,11 +134,30 @@ pub trait Float:
     /// beyond it (what keeps `sigmoid` within 2 ulp). Pass it to the `_with` forms.
     fn exp_neg_abs(self) -> (Self, Self);
 
-    /// [`exp_neg_abs`](Float::exp_neg_abs) of every element of `x_hi` in place (the high
-    /// parts), the low parts into `lo`: the same bits, in fewer cycles than one element at a
-    /// time (the staged element loops).
+    /// What [`softplus_with`](Float::softplus_with) and [`sigmoid_with`](Float::sigmoid_with)
+    /// compute from `self.exp_neg_abs()` before their last operation, as
+    /// `(ln(1 + e), e / (1 + e))`: generated code shares it between the `softplus`,
+    /// `log_sigmoid` and `sigmoid` of `x` and `-x` (`*_of_parts`, the same bits).
     #[doc(hidden)]
-    fn exp_neg_abs_block<const N: usize>(x_hi: &mut [Self; N], lo: &mut [Self; N]);
+    fn logistic_parts(self) -> (Self, Self);
+    #[doc(hidden)]
+    fn sigmoid_of_parts(self, parts: (Self, Self)) -> Self;
+    #[doc(hidden)]
+    fn softplus_of_parts(self, parts: (Self, Self)) -> Self;
+    #[doc(hidden)]
+    #[inline(always)]
+    fn log_sigmoid_of_parts(self, parts: (Self, Self)) -> Self {
+        -(-self).softplus_of_parts(parts)
+    }
+    /// [`logistic_parts`](Float::logistic_parts) of every element of `x_l` in place (the
+    /// logarithms; the small sigmoids into `small` where `sigmoid`): the same bits, in fewer
+    /// cycles than one element at a time (the staged element loops).
+    #[doc(hidden)]
+    fn logistic_parts_block<const N: usize>(
+        x_l: &mut [Self; N],
+        small: &mut [Self; N],
+        sigmoid: bool,
+    );
 
     /// [`sigmoid`](Float::sigmoid)`(self)` given `e = self.exp_neg_abs()` (or
     /// `(-self).exp_neg_abs()`, the same): the same bits.
@@ -218,7 +237,8 @@ macro_rules! impl_float {
     ($t:ident, $field:ident, $ln:ident, $exp:ident, $ln_1p:ident, $exp_m1:ident, $tanh:ident,
      $powf:ident, $sigmoid:ident, $softplus:ident, $exp_neg_abs:ident, $sigmoid_with:ident,
      $softplus_with:ident, $exp_nonpositive:ident, $exp_nonpositive_block:ident,
-     $exp_neg_abs_block:ident) => {
+     $logistic_parts:ident, $sigmoid_of_parts:ident, $softplus_of_parts:ident,
+     $logistic_parts_block:ident) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -301,8 +321,24 @@ macro_rules! impl_float {
                 vmath::$exp_neg_abs(self)
             }
             #[inline(always)]
-            fn exp_neg_abs_block<const N: usize>(x_hi: &mut [Self; N], lo: &mut [Self; N]) {
-                vmath::$exp_neg_abs_block(x_hi, lo)
+            fn logistic_parts(self) -> (Self, Self) {
+                vmath::$logistic_parts(self)
+            }
+            #[inline(always)]
+            fn sigmoid_of_parts(self, parts: (Self, Self)) -> Self {
+                vmath::$sigmoid_of_parts(self, parts)
+            }
+            #[inline(always)]
+            fn softplus_of_parts(self, parts: (Self, Self)) -> Self {
+                vmath::$softplus_of_parts(self, parts)
+            }
+            #[inline(always)]
+            fn logistic_parts_block<const N: usize>(
+                x_l: &mut [Self; N],
+                small: &mut [Self; N],
+                sigmoid: bool,
+            ) {
+                vmath::$logistic_parts_block(x_l, small, sigmoid)
             }
             #[inline(always)]
             fn sigmoid_with(self, e: (Self, Self)) -> Self {
@@ -337,7 +373,10 @@ impl_float!(
     softplus_with_f32,
     exp_nonpositive_f32,
     exp_nonpositive_block_f32,
-    exp_neg_abs_block_f32
+    logistic_parts_f32,
+    sigmoid_of_parts_f32,
+    softplus_of_parts_f32,
+    logistic_parts_block_f32
 );
 impl_float!(
     f64,
@@ -355,7 +394,10 @@ impl_float!(
     softplus_with_f64,
     exp_nonpositive_f64,
     exp_nonpositive_block_f64,
-    exp_neg_abs_block_f64
+    logistic_parts_f64,
+    sigmoid_of_parts_f64,
+    softplus_of_parts_f64,
+    logistic_parts_block_f64
 );
 
 #[cfg(test)]

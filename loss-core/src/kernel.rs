@@ -70,18 +70,19 @@ pub trait Stage<F: Float> {
             self.slot(level, k + 1, value.1),
         )
     }
-    /// `x.exp_neg_abs()` in slots `k`, `k + 1` at `level` (a bit of the kernel's
-    /// `EXP_NEG_ABS_SLOTS`): the pass of its level records `x` there and the loop turns the
-    /// block of arguments into their exponentials at once (`Float::exp_neg_abs_block`, the
-    /// same bits); the passes after read them back.
+    /// `x.logistic_parts()` in slots `k`, `k + 1` at `level`: the pass of its level records
+    /// `x` there and the loop turns the block of arguments into their parts at once
+    /// (`Float::logistic_parts_block`, the same bits; the small sigmoids only where
+    /// `sigmoid`, for a formula that reads them); the passes after read them back.
     #[inline(always)]
-    fn exp_neg_abs(&mut self, level: u8, k: usize, x: F) -> (F, F) {
-        let e = if self.computes(level) {
-            x.exp_neg_abs()
+    fn logistic_parts(&mut self, level: u8, k: usize, x: F, sigmoid: bool) -> (F, F) {
+        let _ = sigmoid;
+        let parts = if self.computes(level) {
+            x.logistic_parts()
         } else {
             (F::ZERO, F::ZERO)
         };
-        self.slot2(level, k, e)
+        self.slot2(level, k, parts)
     }
 }
 
@@ -105,8 +106,10 @@ impl<F: Float> Stage<F> for Direct {
 struct Pass<'a, F, const L: u8> {
     slots: &'a mut [[F; BLOCK]; STAGE_SLOTS],
     i: usize,
-    /// Bit `k`: slot `k` holds the argument of an `exp_neg_abs` (see `Stage::exp_neg_abs`).
-    exp_args: u32,
+    /// Bit `k`: slot `k` holds the argument of a `logistic_parts` (see
+    /// `Stage::logistic_parts`), whose small sigmoid is read if bit `k` of `sigmoid_args`.
+    logistic_args: u32,
+    sigmoid_args: u32,
 }
 
 impl<F: Float, const L: u8> Stage<F> for Pass<'_, F, L> {
@@ -127,12 +130,15 @@ impl<F: Float, const L: u8> Stage<F> for Pass<'_, F, L> {
         }
     }
     #[inline(always)]
-    fn exp_neg_abs(&mut self, level: u8, k: usize, x: F) -> (F, F) {
+    fn logistic_parts(&mut self, level: u8, k: usize, x: F, sigmoid: bool) -> (F, F) {
         if level == L {
-            // The argument, for `exp_neg_abs_slots` after the pass; nothing live reads the
+            // The argument, for `logistic_slots` after the pass; nothing live reads the
             // placeholder returned (in this pass only recorded calls are live).
             self.slots[k][self.i] = x;
-            self.exp_args |= 1 << k;
+            self.logistic_args |= 1 << k;
+            if sigmoid {
+                self.sigmoid_args |= 1 << k;
+            }
             (x, F::ZERO)
         } else {
             self.slot2(level, k, (F::ZERO, F::ZERO))
@@ -140,16 +146,25 @@ impl<F: Float, const L: u8> Stage<F> for Pass<'_, F, L> {
     }
 }
 
-/// After the pass of level 1: the `exp_neg_abs` of the arguments it recorded, a block at a
-/// time (see [`Stage::exp_neg_abs`]).
+/// After the pass of level 1: the logistic parts of the arguments it recorded (`args`, bit
+/// `k` for slots `k` and `k + 1`), a block at a time (see [`Stage::logistic_parts`]).
 #[inline(always)]
-fn exp_neg_abs_slots<F: Float>(mask: u32, slots: &mut [[F; BLOCK]; STAGE_SLOTS]) {
+fn logistic_slots<F: Float>(args: Recorded, slots: &mut [[F; BLOCK]; STAGE_SLOTS]) {
     for k in 0..STAGE_SLOTS - 1 {
-        if mask & (1 << k) != 0 {
+        if args.logistic & (1 << k) != 0 {
             let (head, tail) = slots.split_at_mut(k + 1);
-            F::exp_neg_abs_block(&mut head[k], &mut tail[0]);
+            F::logistic_parts_block(&mut head[k], &mut tail[0], args.sigmoid & (1 << k) != 0);
         }
     }
+}
+
+/// The slots of a block whose recorded arguments still await their computation.
+#[derive(Clone, Copy, Default)]
+struct Recorded {
+    /// Bit `k`: slot `k` holds the argument of a `logistic_parts`.
+    logistic: u32,
+    /// Bit `k`: its small sigmoid is read.
+    sigmoid: u32,
 }
 
 /// A loss evaluated one row (one sample: the last axis) at a time. Every loss kernel has this
@@ -276,13 +291,14 @@ fn block_value<F: Float, K: ElementKernel<F>>(
         return sum_block(&vals[..n]);
     }
     let recorded = stage_pass::<F, K, 1, true>(k, &t[..n], &p[..n], slots);
-    exp_neg_abs_slots(recorded, slots);
+    logistic_slots(recorded, slots);
     let (t, p) = (&t[..n], &p[..n]);
     for i in 0..n {
         let mut stage = Pass::<F, { u8::MAX }> {
             slots,
             i,
-            exp_args: 0,
+            logistic_args: 0,
+            sigmoid_args: 0,
         };
         vals[i] = k.value_staged(t[i], p[i], &mut stage);
     }
@@ -313,7 +329,7 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
         return sum_block(&vals[..n]);
     }
     let recorded = stage_pass::<F, K, 1, false>(k, &t[..n], &p[..n], slots);
-    exp_neg_abs_slots(recorded, slots);
+    logistic_slots(recorded, slots);
     let (t, p, g) = (&t[..n], &p[..n], &mut g[..n]);
     // Indexed with one exact trip count: zipped iterators with an index left the last
     // vector's worth of each block to a scalar loop.
@@ -321,7 +337,8 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
         let mut stage = Pass::<F, { u8::MAX }> {
             slots,
             i,
-            exp_args: 0,
+            logistic_args: 0,
+            sigmoid_args: 0,
         };
         let (value, d) = k.value_grad_staged(t[i], p[i], &mut stage);
         vals[i] = value;
@@ -332,31 +349,33 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
 
 /// Pass `L` over a block: records the calls of level `L` of the kernel's value (`VALUE`) or
 /// value and gradient (the rest of the formula is dead code here). Returns the slots that
-/// hold arguments of `exp_neg_abs` (bit `k` for slot `k`), still to be computed.
+/// hold arguments still to be computed.
 #[inline(always)]
 fn stage_pass<F: Float, K: ElementKernel<F>, const L: u8, const VALUE: bool>(
     k: &K,
     t: &[F],
     p: &[F],
     slots: &mut [[F; BLOCK]; STAGE_SLOTS],
-) -> u32 {
+) -> Recorded {
     let n = t.len().min(p.len()).min(BLOCK);
     let (t, p) = (&t[..n], &p[..n]);
-    let mut exp_args = 0;
+    let mut recorded = Recorded::default();
     for i in 0..n {
         let mut stage = Pass::<F, L> {
             slots,
             i,
-            exp_args: 0,
+            logistic_args: 0,
+            sigmoid_args: 0,
         };
         if VALUE {
             let _ = k.value_staged(t[i], p[i], &mut stage);
         } else {
             let _ = k.value_grad_staged(t[i], p[i], &mut stage);
         }
-        exp_args |= stage.exp_args;
+        recorded.logistic |= stage.logistic_args;
+        recorded.sigmoid |= stage.sigmoid_args;
     }
-    exp_args
+    recorded
 }
 
 multiversion! {

@@ -304,12 +304,64 @@ pub fn sigmoid_f32(x: f32) -> f32 {
 /// `-x`, so a formula with both sigmoids (the gradient of a cross-entropy from logits)
 /// divides once.
 #[inline(always)]
-pub fn sigmoid_with_f32(x: f32, (e, e_lo): (f32, f32)) -> f32 {
+pub fn sigmoid_with_f32(x: f32, e: (f32, f32)) -> f32 {
+    let small = logistic_small_f32(e);
+    if x >= 0.0 { 1.0 - small } else { small } // NaN: e is NaN
+}
+
+/// `e / (1 + e)` for `e = e^-|x|` (given as `(hi, lo)`): `sigmoid(-|x|)`, the smaller of the
+/// two sigmoids (see [`sigmoid_with_f32`]).
+#[inline(always)]
+fn logistic_small_f32((e, e_lo): (f32, f32)) -> f32 {
     let s = 1.0 + e;
     let s_lo = (e - (s - 1.0)) + e_lo; // Fast2Sum: e <= 1
     let q = e / s;
-    let small = q + (e_lo - q * s_lo) * (1.0 - q);
-    if x >= 0.0 { 1.0 - small } else { small } // NaN: e is NaN
+    q + (e_lo - q * s_lo) * (1.0 - q)
+}
+
+/// What `softplus`, `log_sigmoid` and `sigmoid` of `x` and `-x` all take, as
+/// `(ln(1 + e), e / (1 + e))` with `e = e^-|x|`: the bits [`softplus_with_f32`] and
+/// [`sigmoid_with_f32`] compute from `e`, for [`softplus_of_parts_f32`] and
+/// [`sigmoid_of_parts_f32`].
+#[inline(always)]
+pub fn logistic_parts_f32(x: f32) -> (f32, f32) {
+    let e = exp_neg_abs_f32(x);
+    (ln_1p_unit_f32(e.0, e.1), logistic_small_f32(e))
+}
+
+/// [`sigmoid_f32`]`(x)` from [`logistic_parts_f32`]`(x)`: the same bits.
+#[inline(always)]
+pub fn sigmoid_of_parts_f32(x: f32, (_, small): (f32, f32)) -> f32 {
+    if x >= 0.0 { 1.0 - small } else { small }
+}
+
+/// [`softplus_f32`]`(x)` from [`logistic_parts_f32`]`(x)`: the same bits.
+#[inline(always)]
+pub fn softplus_of_parts_f32(x: f32, (l, _): (f32, f32)) -> f32 {
+    let m = if x > 0.0 { x } else { 0.0 };
+    m + l
+}
+
+/// [`logistic_parts_f32`] of a block in place: `x_l` from the arguments to the logarithms,
+/// `small` to the small sigmoids (only where `sigmoid`: nothing reads them otherwise). The
+/// same bits, as five loops over the block (the exponential's three, then each part): the
+/// staged element loops call it on the arguments their first pass records.
+#[inline(always)]
+pub fn logistic_parts_block_f32<const N: usize>(
+    x_l: &mut [f32; N],
+    small: &mut [f32; N],
+    sigmoid: bool,
+) {
+    let mut lo = [0f32; N];
+    exp_neg_abs_block_f32(x_l, &mut lo);
+    if sigmoid {
+        for i in 0..N {
+            small[i] = logistic_small_f32((x_l[i], lo[i]));
+        }
+    }
+    for i in 0..N {
+        x_l[i] = ln_1p_unit_f32(x_l[i], lo[i]);
+    }
 }
 
 /// `ln(1 + e^x)`, without overflow.
@@ -630,12 +682,57 @@ pub fn sigmoid_f64(x: f64) -> f64 {
 /// [`sigmoid_f64`]`(x)` given `e = `[`exp_neg_abs_f64`]`(x)` (the same bits); computed as
 /// [`sigmoid_with_f32`].
 #[inline(always)]
-pub fn sigmoid_with_f64(x: f64, (e, e_lo): (f64, f64)) -> f64 {
+pub fn sigmoid_with_f64(x: f64, e: (f64, f64)) -> f64 {
+    let small = logistic_small_f64(e);
+    if x >= 0.0 { 1.0 - small } else { small }
+}
+
+/// `e / (1 + e)` (see [`logistic_small_f32`]).
+#[inline(always)]
+fn logistic_small_f64((e, e_lo): (f64, f64)) -> f64 {
     let s = 1.0 + e;
     let s_lo = (e - (s - 1.0)) + e_lo;
     let q = e / s;
-    let small = q + (e_lo - q * s_lo) * (1.0 - q);
+    q + (e_lo - q * s_lo) * (1.0 - q)
+}
+
+/// `(ln(1 + e), e / (1 + e))` for `e = e^-|x|` (see [`logistic_parts_f32`]).
+#[inline(always)]
+pub fn logistic_parts_f64(x: f64) -> (f64, f64) {
+    let e = exp_neg_abs_f64(x);
+    (ln_1p_unit_f64(e), logistic_small_f64(e))
+}
+
+/// [`sigmoid_f64`]`(x)` from [`logistic_parts_f64`]`(x)`: the same bits.
+#[inline(always)]
+pub fn sigmoid_of_parts_f64(x: f64, (_, small): (f64, f64)) -> f64 {
     if x >= 0.0 { 1.0 - small } else { small }
+}
+
+/// [`softplus_f64`]`(x)` from [`logistic_parts_f64`]`(x)`: the same bits.
+#[inline(always)]
+pub fn softplus_of_parts_f64(x: f64, (l, _): (f64, f64)) -> f64 {
+    let m = if x > 0.0 { x } else { 0.0 };
+    m + l
+}
+
+/// [`logistic_parts_f64`] of a block in place (see [`logistic_parts_block_f32`]).
+#[inline(always)]
+pub fn logistic_parts_block_f64<const N: usize>(
+    x_l: &mut [f64; N],
+    small: &mut [f64; N],
+    sigmoid: bool,
+) {
+    let mut lo = [0f64; N];
+    exp_neg_abs_block_f64(x_l, &mut lo);
+    if sigmoid {
+        for i in 0..N {
+            small[i] = logistic_small_f64((x_l[i], lo[i]));
+        }
+    }
+    for i in 0..N {
+        x_l[i] = ln_1p_unit_f64((x_l[i], lo[i]));
+    }
 }
 
 /// `ln(1 + e^x)`, without overflow.
@@ -647,8 +744,14 @@ pub fn softplus_f64(x: f64) -> f64 {
 /// [`softplus_f64`]`(x)` given `e = `[`exp_neg_abs_f64`]`(x)` (the same bits); computed as
 /// [`softplus_with_f32`].
 #[inline(always)]
-pub fn softplus_with_f64(x: f64, (e, e_lo): (f64, f64)) -> f64 {
+pub fn softplus_with_f64(x: f64, e: (f64, f64)) -> f64 {
     let m = if x > 0.0 { x } else { 0.0 };
+    m + ln_1p_unit_f64(e)
+}
+
+/// `ln(1 + e + e_lo)` for `e` in `[0, 1]` (see [`ln_1p_unit_f32`]).
+#[inline(always)]
+fn ln_1p_unit_f64((e, e_lo): (f64, f64)) -> f64 {
     // As `ln_1p_unit_f32`, but the polynomial of `ln_reduced_f64` is not good enough up to
     // f = 1/2: above sqrt(2) - 1 the reduction is taken, and below 1/2 `e - 1` is rounded:
     // its error `c` (Fast2Sum) joins `e_lo`.
@@ -657,7 +760,7 @@ pub fn softplus_with_f64(x: f64, (e, e_lo): (f64, f64)) -> f64 {
     let c = if big { e - (d + 1.0) } else { 0.0 };
     let f = if big { d * 0.5 } else { e };
     let k = if big { 1.0 } else { 0.0 };
-    m + (ln_reduced_f64(f, k) + (e_lo + c) * (1.0 - 0.5 * e))
+    ln_reduced_f64(f, k) + (e_lo + c) * (1.0 - 0.5 * e)
 }
 
 /// `x^y` with the special cases of `f64::powf`, as `exp(y ln|x|)`.
@@ -1295,6 +1398,53 @@ pub(crate) mod tests {
             f64::to_bits,
         );
         assert!(n32 > N / 2 && n64 > N / 2, "{n32} and {n64} points");
+    }
+
+    /// The logistic parts give the bits of `sigmoid` and `softplus` of `x` and `-x`, and the
+    /// staged block the bits of one element at a time (with and without the small sigmoids).
+    #[test]
+    fn logistic_parts_have_the_bits_of_sigmoid_and_softplus() {
+        let mut xs = points32(N, -110.0, 110.0, 13);
+        xs.extend([0.0f32, -0.0, 1e-45, -1e-45, 87.68, -104.5, 1e30, -1e30]);
+        xs.extend([f32::NEG_INFINITY, f32::INFINITY, f32::NAN]);
+        xs.rotate_right(16);
+        xs.truncate(xs.len() - xs.len() % 256);
+        let same = |a: f32, b: f32| a.to_bits() == b.to_bits();
+        for chunk in xs.chunks_exact(256) {
+            let mut l: [f32; 256] = chunk.try_into().unwrap();
+            let mut small = [0f32; 256];
+            logistic_parts_block_f32(&mut l, &mut small, true);
+            let mut l_only: [f32; 256] = chunk.try_into().unwrap();
+            logistic_parts_block_f32(&mut l_only, &mut [0f32; 256], false);
+            for (i, &x) in chunk.iter().enumerate() {
+                let parts = logistic_parts_f32(x);
+                assert!(same(l[i], parts.0) && same(small[i], parts.1), "{x:e}: block");
+                assert!(same(l_only[i], parts.0), "{x:e}: block without sigmoids");
+                for z in [x, -x] {
+                    assert!(same(sigmoid_of_parts_f32(z, parts), sigmoid_f32(z)), "{z:e}");
+                    assert!(same(softplus_of_parts_f32(z, parts), softplus_f32(z)), "{z:e}");
+                }
+            }
+        }
+        let mut xs = points64(N, -750.0, 750.0, 14);
+        xs.extend([0.0f64, -0.0, 5e-324, -5e-324, 708.74, -746.5, 1e300, -1e300]);
+        xs.extend([f64::NEG_INFINITY, f64::INFINITY, f64::NAN]);
+        xs.rotate_right(16);
+        xs.truncate(xs.len() - xs.len() % 256);
+        let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
+        for chunk in xs.chunks_exact(256) {
+            let mut l: [f64; 256] = chunk.try_into().unwrap();
+            let mut small = [0f64; 256];
+            logistic_parts_block_f64(&mut l, &mut small, true);
+            for (i, &x) in chunk.iter().enumerate() {
+                let parts = logistic_parts_f64(x);
+                assert!(same(l[i], parts.0) && same(small[i], parts.1), "{x:e}: block");
+                for z in [x, -x] {
+                    assert!(same(sigmoid_of_parts_f64(z, parts), sigmoid_f64(z)), "{z:e}");
+                    assert!(same(softplus_of_parts_f64(z, parts), softplus_f64(z)), "{z:e}");
+                }
+            }
+        }
     }
 
     /// The staged `exp_neg_abs` gives the bits of one element at a time, both parts.

@@ -8,9 +8,9 @@
 //!
 //! `sigmoid`, `softplus` and `log_sigmoid` of `z` and of `-z` all need `exp(-|z|)`. Where a
 //! block holds a `softplus` (or `log_sigmoid`) and another of them of the same `z`, as the
-//! value and the gradient of a loss written with `softplus(z)` do, that exponential is
-//! computed once (`let e_z = z.exp_neg_abs();`) and each takes it (`z.softplus_with(e_z)`,
-//! the same bits as `z.softplus()`).
+//! value and the gradient of a loss written with `softplus(z)` do, what they compute from it
+//! is computed once (`let e_z = z.logistic_parts();`: `ln(1 + e)` and `e / (1 + e)`) and
+//! each takes it (`z.softplus_of_parts(e_z)`, the same bits as `z.softplus()`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -42,8 +42,11 @@ pub struct Emitter<'a> {
     /// log-probability near 0 that `x - (max + ln(sum))` loses when `x` is large.
     logsumexp_parts: HashMap<NodeId, (Ident, Ident)>,
     /// For an argument `z` of `sigmoid`, `softplus`, `log_sigmoid` (of `z` or `-z`): the local
-    /// holding `z.exp_neg_abs()`, once computed in the current scope.
-    exp_neg_abs: HashMap<NodeId, Ident>,
+    /// holding `z.logistic_parts()`, once computed in the current scope.
+    logistic_parts: HashMap<NodeId, Ident>,
+    /// The arguments `z` of a `sigmoid` (of `z` or `-z`) in what the emitter was asked for:
+    /// their parts' small sigmoid is read.
+    sigmoid_of: HashSet<NodeId>,
     /// Whether a select on this node (a condition) is emitted as a branch.
     branch_on: Vec<bool>,
     /// Whether the node depends on `y_true` or `y_pred` (else it is the same for every
@@ -90,7 +93,8 @@ impl<'a> Emitter<'a> {
             bindings,
             in_scope: HashMap::new(),
             logsumexp_parts: HashMap::new(),
-            exp_neg_abs: HashMap::new(),
+            logistic_parts: HashMap::new(),
+            sigmoid_of: HashSet::new(),
             branch_on,
             on_data,
             staging: None,
@@ -116,6 +120,18 @@ impl<'a> Emitter<'a> {
 
     /// Statements computing `roots`, and an expression for each root.
     pub fn program(&mut self, roots: &[NodeId]) -> (TokenStream, Vec<TokenStream>) {
+        let mut stack = roots.to_vec();
+        let mut seen = HashSet::new();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let node = self.graph.node(id);
+            if let Node::Unary(Op1::Sigmoid, _) = node {
+                self.sigmoid_of.extend(self.logistic_argument(node));
+            }
+            stack.extend(node.children());
+        }
         self.block(roots)
     }
 
@@ -130,13 +146,13 @@ impl<'a> Emitter<'a> {
         };
         let mut stmts = TokenStream::new();
         for id in here {
-            stmts.extend(self.exp_neg_abs_stmt(id, &shared));
+            stmts.extend(self.logistic_parts_stmt(id, &shared));
             let stmt = self.let_stmt(id);
             stmts.extend(stmt);
         }
         let exprs = match tail {
             Some(id) => {
-                stmts.extend(self.exp_neg_abs_stmt(id, &shared));
+                stmts.extend(self.logistic_parts_stmt(id, &shared));
                 let node = self.graph.node(id);
                 let op = self.operation(node, self.graph.span(id));
                 vec![self.through_stage(id, node, op)]
@@ -181,10 +197,10 @@ impl<'a> Emitter<'a> {
             .collect()
     }
 
-    /// `let e_z = z.exp_neg_abs();` before the first node of the block that takes it.
-    fn exp_neg_abs_stmt(&mut self, id: NodeId, shared: &HashSet<NodeId>) -> TokenStream {
+    /// `let e_z = z.logistic_parts();` before the first node of the block that takes it.
+    fn logistic_parts_stmt(&mut self, id: NodeId, shared: &HashSet<NodeId>) -> TokenStream {
         let z = match self.logistic_argument(self.graph.node(id)) {
-            Some(z) if shared.contains(&z) && !self.exp_neg_abs.contains_key(&z) => z,
+            Some(z) if shared.contains(&z) && !self.logistic_parts.contains_key(&z) => z,
             _ => return TokenStream::new(),
         };
         let base = match (self.in_scope.get(&z), self.graph.node(z)) {
@@ -195,7 +211,7 @@ impl<'a> Emitter<'a> {
         };
         let e = self.local(&base);
         let z_ref = self.reference(z);
-        self.exp_neg_abs.insert(z, e.clone());
+        self.logistic_parts.insert(z, e.clone());
         let on_data = self.on_data[z.index()];
         let call = match &mut self.staging {
             // Through the stage, which computes a block of them at once.
@@ -204,15 +220,16 @@ impl<'a> Emitter<'a> {
                 match on_data.then(|| staging.take(above, 2)).flatten() {
                     Some((level, k)) => {
                         staging.e_levels.insert(z, level);
-                        quote!(stage.exp_neg_abs(#level, #k, #z_ref))
+                        let sigmoid = self.sigmoid_of.contains(&z);
+                        quote!(stage.logistic_parts(#level, #k, #z_ref, #sigmoid))
                     }
                     None => {
                         staging.e_levels.insert(z, above);
-                        quote!(#z_ref.exp_neg_abs())
+                        quote!(#z_ref.logistic_parts())
                     }
                 }
             }
-            None => quote!(#z_ref.exp_neg_abs()),
+            None => quote!(#z_ref.logistic_parts()),
         };
         quote! { let #e = #call; }
     }
@@ -222,7 +239,7 @@ impl<'a> Emitter<'a> {
     fn through_stage(&mut self, id: NodeId, node: Node, op: TokenStream) -> TokenStream {
         let shared_e = self
             .logistic_argument(node)
-            .filter(|z| self.exp_neg_abs.contains_key(z));
+            .filter(|z| self.logistic_parts.contains_key(z));
         let expensive = self.on_data[id.index()] && is_expensive(node);
         let Some(staging) = &mut self.staging else {
             return op;
@@ -347,9 +364,9 @@ impl<'a> Emitter<'a> {
 
     /// Runs `f` in a nested scope (a loop body): the locals it computes are forgotten after.
     pub fn scoped<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
-        let saved = (self.in_scope.clone(), self.exp_neg_abs.clone());
+        let saved = (self.in_scope.clone(), self.logistic_parts.clone());
         let result = f(self);
-        (self.in_scope, self.exp_neg_abs) = saved;
+        (self.in_scope, self.logistic_parts) = saved;
         result
     }
 
@@ -447,13 +464,13 @@ impl<'a> Emitter<'a> {
     fn operation(&self, node: Node, span: Span) -> TokenStream {
         let shared_e = self
             .logistic_argument(node)
-            .and_then(|z| self.exp_neg_abs.get(&z));
+            .and_then(|z| self.logistic_parts.get(&z));
         if let (Node::Unary(op, a), Some(e)) = (node, shared_e) {
             let a = self.reference(a);
             let method = match op {
-                Op1::Sigmoid => "sigmoid_with",
-                Op1::Softplus => "softplus_with",
-                _ => "log_sigmoid_with",
+                Op1::Sigmoid => "sigmoid_of_parts",
+                Op1::Softplus => "softplus_of_parts",
+                _ => "log_sigmoid_of_parts",
             };
             let method = Ident::new(method, span);
             return quote_spanned!(span=> #a.#method(#e));
@@ -535,7 +552,7 @@ impl<'a> Emitter<'a> {
 struct Staging {
     /// The level of each node emitted so far (0: no staged call below it).
     levels: HashMap<NodeId, u8>,
-    /// The level of the shared `exp_neg_abs` of each argument.
+    /// The level of the shared `logistic_parts` of each argument.
     e_levels: HashMap<NodeId, u8>,
     next_slot: usize,
     max_level: u8,
@@ -572,8 +589,8 @@ impl Staging {
 }
 
 /// `call` through the loop's stage at `level`, in slot `k`: computed in the pass of its
-/// level, read back in the passes after. (A shared `exp_neg_abs` goes through
-/// `stage.exp_neg_abs`, which the loop computes a block at a time.)
+/// level, read back in the passes after. (Shared `logistic_parts` go through
+/// `stage.logistic_parts`, which the loop computes a block at a time.)
 fn staged_call(level: u8, k: usize, call: TokenStream) -> TokenStream {
     quote!(stage.slot(#level, #k, if stage.computes(#level) { #call } else { F::ZERO }))
 }
@@ -635,21 +652,22 @@ mod tests {
                 softplus(y_pred) - y_true * y_pred
             }
         });
-        assert_eq!(count(&value_grad, "exp_neg_abs"), 1, "{value_grad}");
+        assert_eq!(count(&value_grad, "logistic_parts"), 1, "{value_grad}");
         assert!(
-            value_grad.contains("let e_y_pred = stage . exp_neg_abs (1u8 , 0usize , y_pred) ;"),
+            value_grad
+                .contains("let e_y_pred = stage . logistic_parts (1u8 , 0usize , y_pred , true) ;"),
             "{value_grad}"
         );
-        assert_eq!(count(&value_grad, "softplus_with"), 1, "{value_grad}");
-        assert_eq!(count(&value_grad, "sigmoid_with"), 1, "{value_grad}");
+        assert_eq!(count(&value_grad, "softplus_of_parts"), 1, "{value_grad}");
+        assert_eq!(count(&value_grad, "sigmoid_of_parts"), 1, "{value_grad}");
         assert_eq!(count(&value_grad, "softplus"), 0, "{value_grad}");
         assert_eq!(count(&value_grad, "sigmoid"), 0, "{value_grad}");
         // Alone, a softplus keeps its own call.
         assert_eq!(count(&value, "softplus"), 1, "{value}");
-        assert_eq!(count(&value, "exp_neg_abs"), 0, "{value}");
+        assert_eq!(count(&value, "logistic_parts"), 0, "{value}");
         // sigmoid(y_pred) and sigmoid(-y_pred) without a softplus keep theirs (see
         // `shared_exponentials`).
-        assert_eq!(count(&grad_hess, "exp_neg_abs"), 0, "{grad_hess}");
+        assert_eq!(count(&grad_hess, "logistic_parts"), 0, "{grad_hess}");
         assert_eq!(count(&grad_hess, "sigmoid"), 2, "{grad_hess}");
     }
 
@@ -661,8 +679,8 @@ mod tests {
             }
         });
         for body in [&value, &value_grad] {
-            assert_eq!(count(body, "exp_neg_abs"), 1, "{body}");
-            assert_eq!(count(body, "log_sigmoid_with"), 2, "{body}");
+            assert_eq!(count(body, "logistic_parts"), 1, "{body}");
+            assert_eq!(count(body, "log_sigmoid_of_parts"), 2, "{body}");
             assert_eq!(count(body, "log_sigmoid"), 0, "{body}");
             assert_eq!(count(body, "sigmoid"), 0, "{body}");
         }
@@ -678,17 +696,17 @@ mod tests {
                 x + softplus(z) - std::f64::consts::LN_2
             }
         });
-        assert_eq!(count(&value_grad, "exp_neg_abs"), 1, "{value_grad}");
+        assert_eq!(count(&value_grad, "logistic_parts"), 1, "{value_grad}");
         assert!(
-            value_grad.contains("let e_z = stage . exp_neg_abs (1u8 , 0usize , z) ;"),
+            value_grad.contains("let e_z = stage . logistic_parts (1u8 , 0usize , z , true) ;"),
             "{value_grad}"
         );
         assert!(
-            value_grad.contains("z . softplus_with (e_z)"),
+            value_grad.contains("z . softplus_of_parts (e_z)"),
             "{value_grad}"
         );
         assert!(
-            value_grad.contains("z . sigmoid_with (e_z)"),
+            value_grad.contains("z . sigmoid_of_parts (e_z)"),
             "{value_grad}"
         );
     }
@@ -723,7 +741,7 @@ mod tests {
         );
         assert_eq!(body.matches("stage .").count(), 1, "{body}");
         assert!(
-            body.contains("stage . exp_neg_abs (1u8 , 0usize , y_pred)"),
+            body.contains("stage . logistic_parts (1u8 , 0usize , y_pred , true)"),
             "{body}"
         );
         // Two logarithms of the data: one slot each. The derivative's divisions are cheap.
@@ -760,7 +778,7 @@ mod tests {
                 y_pred * softplus(a) + y_true * sigmoid(a)
             }
         });
-        assert!(body.contains("exp_neg_abs"), "{body}");
+        assert!(body.contains("logistic_parts"), "{body}");
         assert_eq!(
             consts,
             "const LEVELS : u8 = 0u8; const SLOTS : usize = 0usize"
