@@ -1418,11 +1418,20 @@ pub(crate) mod tests {
             logistic_parts_block_f32(&mut l_only, &mut [0f32; 256], false);
             for (i, &x) in chunk.iter().enumerate() {
                 let parts = logistic_parts_f32(x);
-                assert!(same(l[i], parts.0) && same(small[i], parts.1), "{x:e}: block");
+                assert!(
+                    same(l[i], parts.0) && same(small[i], parts.1),
+                    "{x:e}: block"
+                );
                 assert!(same(l_only[i], parts.0), "{x:e}: block without sigmoids");
                 for z in [x, -x] {
-                    assert!(same(sigmoid_of_parts_f32(z, parts), sigmoid_f32(z)), "{z:e}");
-                    assert!(same(softplus_of_parts_f32(z, parts), softplus_f32(z)), "{z:e}");
+                    assert!(
+                        same(sigmoid_of_parts_f32(z, parts), sigmoid_f32(z)),
+                        "{z:e}"
+                    );
+                    assert!(
+                        same(softplus_of_parts_f32(z, parts), softplus_f32(z)),
+                        "{z:e}"
+                    );
                 }
             }
         }
@@ -1438,10 +1447,19 @@ pub(crate) mod tests {
             logistic_parts_block_f64(&mut l, &mut small, true);
             for (i, &x) in chunk.iter().enumerate() {
                 let parts = logistic_parts_f64(x);
-                assert!(same(l[i], parts.0) && same(small[i], parts.1), "{x:e}: block");
+                assert!(
+                    same(l[i], parts.0) && same(small[i], parts.1),
+                    "{x:e}: block"
+                );
                 for z in [x, -x] {
-                    assert!(same(sigmoid_of_parts_f64(z, parts), sigmoid_f64(z)), "{z:e}");
-                    assert!(same(softplus_of_parts_f64(z, parts), softplus_f64(z)), "{z:e}");
+                    assert!(
+                        same(sigmoid_of_parts_f64(z, parts), sigmoid_f64(z)),
+                        "{z:e}"
+                    );
+                    assert!(
+                        same(softplus_of_parts_f64(z, parts), softplus_f64(z)),
+                        "{z:e}"
+                    );
                 }
             }
         }
