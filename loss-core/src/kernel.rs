@@ -106,10 +106,8 @@ impl<F: Float> Stage<F> for Direct {
 struct Pass<'a, F, const L: u8> {
     slots: &'a mut [[F; BLOCK]; STAGE_SLOTS],
     i: usize,
-    /// Bit `k`: slot `k` holds the argument of a `logistic_parts` (see
-    /// `Stage::logistic_parts`), whose small sigmoid is read if bit `k` of `sigmoid_args`.
-    logistic_args: u32,
-    sigmoid_args: u32,
+    /// The arguments this pass recorded (see `Stage::logistic_parts`).
+    recorded: Recorded,
 }
 
 impl<F: Float, const L: u8> Stage<F> for Pass<'_, F, L> {
@@ -135,9 +133,9 @@ impl<F: Float, const L: u8> Stage<F> for Pass<'_, F, L> {
             // The argument, for `logistic_slots` after the pass; nothing live reads the
             // placeholder returned (in this pass only recorded calls are live).
             self.slots[k][self.i] = x;
-            self.logistic_args |= 1 << k;
+            self.recorded.logistic |= 1 << k;
             if sigmoid {
-                self.sigmoid_args |= 1 << k;
+                self.recorded.sigmoid |= 1 << k;
             }
             (x, F::ZERO)
         } else {
@@ -146,17 +144,33 @@ impl<F: Float, const L: u8> Stage<F> for Pass<'_, F, L> {
     }
 }
 
-/// After the pass of level 1: the logistic parts of the arguments it recorded (`args`, bit
-/// `k` for slots `k` and `k + 1`), a block at a time (see [`Stage::logistic_parts`]).
+/// After the pass of level 1 over `n` elements: the logistic parts of the arguments it
+/// recorded (`args`, bit `k` for slots `k` and `k + 1`), a block at a time (see
+/// [`Stage::logistic_parts`]). A short block (the last of a run) is computed in pieces of
+/// [`PIECE`] elements, no more than it holds; whole blocks at once, which measured faster
+/// (bce from logits, one thread, 2^20 f32: 2.16-2.34 ms against 2.32-2.48 in pieces).
 #[inline(always)]
-fn logistic_slots<F: Float>(args: Recorded, slots: &mut [[F; BLOCK]; STAGE_SLOTS]) {
+fn logistic_slots<F: Float>(args: Recorded, n: usize, slots: &mut [[F; BLOCK]; STAGE_SLOTS]) {
     for k in 0..STAGE_SLOTS - 1 {
         if args.logistic & (1 << k) != 0 {
+            let sigmoid = args.sigmoid & (1 << k) != 0;
             let (head, tail) = slots.split_at_mut(k + 1);
-            F::logistic_parts_block(&mut head[k], &mut tail[0], args.sigmoid & (1 << k) != 0);
+            if n == BLOCK {
+                F::logistic_parts_block(&mut head[k], &mut tail[0], sigmoid);
+                continue;
+            }
+            let (x_l, _) = head[k].as_chunks_mut::<PIECE>();
+            let (small, _) = tail[0].as_chunks_mut::<PIECE>();
+            for (x_l, small) in x_l.iter_mut().zip(small).take(n.div_ceil(PIECE)) {
+                F::logistic_parts_block(x_l, small, sigmoid);
+            }
         }
     }
 }
+
+/// The pieces of a short block in [`logistic_slots`] (a divisor of `BLOCK`).
+const PIECE: usize = 64;
+const _: () = assert!(BLOCK.is_multiple_of(PIECE));
 
 /// The slots of a block whose recorded arguments still await their computation.
 #[derive(Clone, Copy, Default)]
@@ -291,14 +305,13 @@ fn block_value<F: Float, K: ElementKernel<F>>(
         return sum_block(&vals[..n]);
     }
     let recorded = stage_pass::<F, K, 1, true>(k, &t[..n], &p[..n], slots);
-    logistic_slots(recorded, slots);
+    logistic_slots(recorded, n, slots);
     let (t, p) = (&t[..n], &p[..n]);
     for i in 0..n {
         let mut stage = Pass::<F, { u8::MAX }> {
             slots,
             i,
-            logistic_args: 0,
-            sigmoid_args: 0,
+            recorded: Recorded::default(),
         };
         vals[i] = k.value_staged(t[i], p[i], &mut stage);
     }
@@ -329,7 +342,7 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
         return sum_block(&vals[..n]);
     }
     let recorded = stage_pass::<F, K, 1, false>(k, &t[..n], &p[..n], slots);
-    logistic_slots(recorded, slots);
+    logistic_slots(recorded, n, slots);
     let (t, p, g) = (&t[..n], &p[..n], &mut g[..n]);
     // Indexed with one exact trip count: zipped iterators with an index left the last
     // vector's worth of each block to a scalar loop.
@@ -337,8 +350,7 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
         let mut stage = Pass::<F, { u8::MAX }> {
             slots,
             i,
-            logistic_args: 0,
-            sigmoid_args: 0,
+            recorded: Recorded::default(),
         };
         let (value, d) = k.value_grad_staged(t[i], p[i], &mut stage);
         vals[i] = value;
@@ -364,16 +376,15 @@ fn stage_pass<F: Float, K: ElementKernel<F>, const L: u8, const VALUE: bool>(
         let mut stage = Pass::<F, L> {
             slots,
             i,
-            logistic_args: 0,
-            sigmoid_args: 0,
+            recorded: Recorded::default(),
         };
         if VALUE {
             let _ = k.value_staged(t[i], p[i], &mut stage);
         } else {
             let _ = k.value_grad_staged(t[i], p[i], &mut stage);
         }
-        recorded.logistic |= stage.logistic_args;
-        recorded.sigmoid |= stage.sigmoid_args;
+        recorded.logistic |= stage.recorded.logistic;
+        recorded.sigmoid |= stage.recorded.sigmoid;
     }
     recorded
 }

@@ -615,8 +615,6 @@ fn lane_loop(
         .any(|a| matches!(a, Accumulator::SumExp { .. }));
     // The pass with the exponentials is the longest: it hides the fetch of the next row,
     // which the next row's first pass (its maximum) would otherwise wait for.
-    let prefetch =
-        exps.then(|| quote!(::losses::__private::prefetch_after(y_pred_tail, chunk * #lanes);));
     // A pass that only sums exponentials runs its whole blocks staged (see `staged_exps`) and
     // the rest of the row as any pass, from `offset`.
     let staged = match (outputs, accumulators) {
@@ -626,6 +624,8 @@ fn lane_loop(
         _ => None,
     };
     let offset = staged.as_ref().map(|_| quote!(offset+));
+    let prefetch = exps
+        .then(|| quote!(::losses::__private::prefetch_after(y_pred_tail, #offset chunk * #lanes);));
     let rest = quote! {
         let n = y_pred_row.len();
         let whole = n - n % #lanes;
