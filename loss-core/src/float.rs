@@ -140,10 +140,23 @@ pub trait Float:
     /// `log_sigmoid` and `sigmoid` of `x` and `-x` (`*_of_parts`, the same bits).
     #[doc(hidden)]
     fn logistic_parts(self) -> (Self, Self);
+    /// `sigmoid(self)` from `self.logistic_parts()`: the larger sigmoid is `1 - small`.
     #[doc(hidden)]
-    fn sigmoid_of_parts(self, parts: (Self, Self)) -> Self;
+    #[inline(always)]
+    fn sigmoid_of_parts(self, (_, small): (Self, Self)) -> Self {
+        if self >= Self::ZERO {
+            Self::ONE - small
+        } else {
+            small
+        }
+    }
+    /// `softplus(self)` from `self.logistic_parts()`: `max(x, 0) + ln(1 + e)`.
     #[doc(hidden)]
-    fn softplus_of_parts(self, parts: (Self, Self)) -> Self;
+    #[inline(always)]
+    fn softplus_of_parts(self, (l, _): (Self, Self)) -> Self {
+        let m = if self > Self::ZERO { self } else { Self::ZERO };
+        m + l
+    }
     #[doc(hidden)]
     #[inline(always)]
     fn log_sigmoid_of_parts(self, parts: (Self, Self)) -> Self {
@@ -237,7 +250,7 @@ macro_rules! impl_float {
     ($t:ident, $field:ident, $ln:ident, $exp:ident, $ln_1p:ident, $exp_m1:ident, $tanh:ident,
      $powf:ident, $sigmoid:ident, $softplus:ident, $exp_neg_abs:ident, $sigmoid_with:ident,
      $softplus_with:ident, $exp_nonpositive:ident, $exp_nonpositive_block:ident,
-     $logistic_parts:ident, $sigmoid_of_parts:ident, $softplus_of_parts:ident,
+     $logistic_parts:ident,
      $logistic_parts_block:ident) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
@@ -325,14 +338,6 @@ macro_rules! impl_float {
                 vmath::$logistic_parts(self)
             }
             #[inline(always)]
-            fn sigmoid_of_parts(self, parts: (Self, Self)) -> Self {
-                vmath::$sigmoid_of_parts(self, parts)
-            }
-            #[inline(always)]
-            fn softplus_of_parts(self, parts: (Self, Self)) -> Self {
-                vmath::$softplus_of_parts(self, parts)
-            }
-            #[inline(always)]
             fn logistic_parts_block<const N: usize>(
                 x_l: &mut [Self; N],
                 small: &mut [Self; N],
@@ -374,8 +379,6 @@ impl_float!(
     exp_nonpositive_f32,
     exp_nonpositive_block_f32,
     logistic_parts_f32,
-    sigmoid_of_parts_f32,
-    softplus_of_parts_f32,
     logistic_parts_block_f32
 );
 impl_float!(
@@ -395,8 +398,6 @@ impl_float!(
     exp_nonpositive_f64,
     exp_nonpositive_block_f64,
     logistic_parts_f64,
-    sigmoid_of_parts_f64,
-    softplus_of_parts_f64,
     logistic_parts_block_f64
 );
 

@@ -321,25 +321,12 @@ fn logistic_small_f32((e, e_lo): (f32, f32)) -> f32 {
 
 /// What `softplus`, `log_sigmoid` and `sigmoid` of `x` and `-x` all take, as
 /// `(ln(1 + e), e / (1 + e))` with `e = e^-|x|`: the bits [`softplus_with_f32`] and
-/// [`sigmoid_with_f32`] compute from `e`, for [`softplus_of_parts_f32`] and
-/// [`sigmoid_of_parts_f32`].
+/// [`sigmoid_with_f32`] compute from `e`, which `Float::softplus_of_parts` and
+/// `Float::sigmoid_of_parts` finish.
 #[inline(always)]
 pub fn logistic_parts_f32(x: f32) -> (f32, f32) {
     let e = exp_neg_abs_f32(x);
     (ln_1p_unit_f32(e.0, e.1), logistic_small_f32(e))
-}
-
-/// [`sigmoid_f32`]`(x)` from [`logistic_parts_f32`]`(x)`: the same bits.
-#[inline(always)]
-pub fn sigmoid_of_parts_f32(x: f32, (_, small): (f32, f32)) -> f32 {
-    if x >= 0.0 { 1.0 - small } else { small }
-}
-
-/// [`softplus_f32`]`(x)` from [`logistic_parts_f32`]`(x)`: the same bits.
-#[inline(always)]
-pub fn softplus_of_parts_f32(x: f32, (l, _): (f32, f32)) -> f32 {
-    let m = if x > 0.0 { x } else { 0.0 };
-    m + l
 }
 
 /// [`logistic_parts_f32`] of a block in place: `x_l` from the arguments to the logarithms,
@@ -703,19 +690,6 @@ pub fn logistic_parts_f64(x: f64) -> (f64, f64) {
     (ln_1p_unit_f64(e), logistic_small_f64(e))
 }
 
-/// [`sigmoid_f64`]`(x)` from [`logistic_parts_f64`]`(x)`: the same bits.
-#[inline(always)]
-pub fn sigmoid_of_parts_f64(x: f64, (_, small): (f64, f64)) -> f64 {
-    if x >= 0.0 { 1.0 - small } else { small }
-}
-
-/// [`softplus_f64`]`(x)` from [`logistic_parts_f64`]`(x)`: the same bits.
-#[inline(always)]
-pub fn softplus_of_parts_f64(x: f64, (l, _): (f64, f64)) -> f64 {
-    let m = if x > 0.0 { x } else { 0.0 };
-    m + l
-}
-
 /// [`logistic_parts_f64`] of a block in place (see [`logistic_parts_block_f32`]).
 #[inline(always)]
 pub fn logistic_parts_block_f64<const N: usize>(
@@ -791,6 +765,7 @@ pub fn powf_f64(x: f64, y: f64) -> f64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::Float;
 
     /// xorshift64*: reproducible pseudo-random bits.
     pub(crate) struct Rng(pub(crate) u64);
@@ -1424,14 +1399,8 @@ pub(crate) mod tests {
                 );
                 assert!(same(l_only[i], parts.0), "{x:e}: block without sigmoids");
                 for z in [x, -x] {
-                    assert!(
-                        same(sigmoid_of_parts_f32(z, parts), sigmoid_f32(z)),
-                        "{z:e}"
-                    );
-                    assert!(
-                        same(softplus_of_parts_f32(z, parts), softplus_f32(z)),
-                        "{z:e}"
-                    );
+                    assert!(same(z.sigmoid_of_parts(parts), sigmoid_f32(z)), "{z:e}");
+                    assert!(same(z.softplus_of_parts(parts), softplus_f32(z)), "{z:e}");
                 }
             }
         }
@@ -1452,14 +1421,8 @@ pub(crate) mod tests {
                     "{x:e}: block"
                 );
                 for z in [x, -x] {
-                    assert!(
-                        same(sigmoid_of_parts_f64(z, parts), sigmoid_f64(z)),
-                        "{z:e}"
-                    );
-                    assert!(
-                        same(softplus_of_parts_f64(z, parts), softplus_f64(z)),
-                        "{z:e}"
-                    );
+                    assert!(same(z.sigmoid_of_parts(parts), sigmoid_f64(z)), "{z:e}");
+                    assert!(same(z.softplus_of_parts(parts), softplus_f64(z)), "{z:e}");
                 }
             }
         }
