@@ -388,6 +388,22 @@ pub(crate) fn per_sample<F: Float, D: Dimension, K: LossKernel<F>>(
         .zip(out.chunks_mut(rpt))
         .collect();
     let flag = run(prep.p().len(), tasks, |((t, p), o)| {
+        row_values(k, t, p, o, ct, c)
+    });
+    prep.check_nan(flag, None)?;
+    Ok(out)
+}
+
+multiversion! {
+    /// The value of each row of a run of rows into `o` (0 for ignored rows); the NaN flag.
+    fn row_values[F: Float, K: LossKernel<F>](
+        k: &K,
+        t: &[F],
+        p: &[F],
+        o: &mut [F],
+        ct: usize,
+        c: usize,
+    ) -> F {
         for ((tr, pr), o) in t.chunks_exact(ct).zip(p.chunks_exact(c)).zip(o.iter_mut()) {
             *o = if k.row_ignored(tr) {
                 F::ZERO
@@ -396,9 +412,7 @@ pub(crate) fn per_sample<F: Float, D: Dimension, K: LossKernel<F>>(
             };
         }
         nan_flag(o)
-    });
-    prep.check_nan(flag, None)?;
-    Ok(out)
+    }
 }
 
 /// The unreduced element losses (element-wise kernels only).
@@ -418,11 +432,18 @@ pub(crate) fn per_element<F: Float, D: Dimension, K: LossKernel<F>>(
         .zip(out.chunks_mut(CHUNK))
         .collect();
     let flag = run(prep.p().len(), tasks, |((t, p), o)| {
-        k.per_element(t, p, o);
-        nan_flag(o)
+        element_values(k, t, p, o)
     });
     prep.check_nan(flag, None)?;
     Ok(out)
+}
+
+multiversion! {
+    /// The element values of a run of elements into `o`; the NaN flag.
+    fn element_values[F: Float, K: LossKernel<F>](k: &K, t: &[F], p: &[F], o: &mut [F]) -> F {
+        k.per_element(t, p, o);
+        nan_flag(o)
+    }
 }
 
 /// The reduced loss without weights.
@@ -674,43 +695,45 @@ fn weighted_elements<F: Float, K: LossKernel<F>>(
     s.sum()
 }
 
-/// Weighted, row kernels: `Σ w_r · l_r` over a run of rows starting at row `row0`. With `g`,
-/// writes `w_r * inv_denom * d l_r`.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn weighted_rows<F: Float, K: LossKernel<F>>(
-    k: &K,
-    t: &[F],
-    p: &[F],
-    g: Option<&mut [F]>,
-    (ct, c): (usize, usize),
-    row0: usize,
-    w: &Weights<'_, F>,
-    inv_denom: F,
-) -> F {
-    let mut s = PairwiseSum::new();
-    let rows = t.chunks_exact(ct).zip(p.chunks_exact(c));
-    match g {
-        Some(g) => {
-            for (j, ((tr, pr), gr)) in rows.zip(g.chunks_exact_mut(c)).enumerate() {
-                if k.row_ignored(tr) {
-                    gr.fill(F::ZERO);
-                    continue;
-                }
-                let wi = w.w()[(row0 + j) / w.group];
-                s.add(wi * k.row_value_grad(tr, pr, wi * inv_denom, gr));
-            }
-        }
-        None => {
-            for (j, (tr, pr)) in rows.enumerate() {
-                if !k.row_ignored(tr) {
+multiversion! {
+    /// Weighted, row kernels: `Σ w_r · l_r` over a run of rows starting at row `row0`. With `g`,
+    /// writes `w_r * inv_denom * d l_r`.
+    #[allow(clippy::too_many_arguments)]
+    fn weighted_rows[F: Float, K: LossKernel<F>](
+        k: &K,
+        t: &[F],
+        p: &[F],
+        g: Option<&mut [F]>,
+        shape: (usize, usize),
+        row0: usize,
+        w: &Weights<'_, F>,
+        inv_denom: F,
+    ) -> F {
+        let (ct, c) = shape;
+        let mut s = PairwiseSum::new();
+        let rows = t.chunks_exact(ct).zip(p.chunks_exact(c));
+        match g {
+            Some(g) => {
+                for (j, ((tr, pr), gr)) in rows.zip(g.chunks_exact_mut(c)).enumerate() {
+                    if k.row_ignored(tr) {
+                        gr.fill(F::ZERO);
+                        continue;
+                    }
                     let wi = w.w()[(row0 + j) / w.group];
-                    s.add(wi * k.row_value(tr, pr));
+                    s.add(wi * k.row_value_grad(tr, pr, wi * inv_denom, gr));
+                }
+            }
+            None => {
+                for (j, (tr, pr)) in rows.enumerate() {
+                    if !k.row_ignored(tr) {
+                        let wi = w.w()[(row0 + j) / w.group];
+                        s.add(wi * k.row_value(tr, pr));
+                    }
                 }
             }
         }
+        s.sum()
     }
-    s.sum()
 }
 
 /// The reduced loss with sample weights, and its gradient when `g` is given, in one pass.
@@ -828,6 +851,22 @@ pub(crate) fn grad_hess<F: Float, D: Dimension, K: LossKernel<F>>(
         .zip(g.chunks_mut(pl).zip(h.chunks_mut(pl)))
         .collect();
     let flag = run(n, tasks, |((t, p), (g, h))| {
+        grad_hess_run(k, t, p, g, h, ct, c)
+    });
+    prep.check_nan(flag, None)
+}
+
+multiversion! {
+    /// The derivatives of a run of elements (or whole rows) into `g` and `h`; the NaN flag.
+    fn grad_hess_run[F: Float, K: LossKernel<F>](
+        k: &K,
+        t: &[F],
+        p: &[F],
+        g: &mut [F],
+        h: &mut [F],
+        ct: usize,
+        c: usize,
+    ) -> F {
         if K::ELEMENTWISE {
             k.row_grad_hess(t, p, g, h);
         } else {
@@ -842,8 +881,7 @@ pub(crate) fn grad_hess<F: Float, D: Dimension, K: LossKernel<F>>(
             }
         }
         nan_flag(g)
-    });
-    prep.check_nan(flag, None)
+    }
 }
 
 /// Runs `f` on `grad` as a flat row-major slice: directly when `grad` is in standard layout,

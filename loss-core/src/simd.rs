@@ -5,7 +5,9 @@
 //! CPU supports is called (detected once, then cached). Kernels and the functions of
 //! [`crate::vmath`] are `#[inline(always)]`, so each copy gets its own vector code; no
 //! `target-cpu` flag is needed. Elsewhere the portable copy runs. The arithmetic is the same
-//! in every copy (no fused multiply-add is formed), so results are the same bits.
+//! in every copy (fused multiply-adds only where written, as `mul_add`, which rounds once on
+//! every target), so results are the same bits; the baseline copy computes `mul_add` with a
+//! library call on x86-64, which is slower but exact.
 
 /// The instruction sets the hot loops are compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
