@@ -178,8 +178,10 @@ pub fn exp_nonpositive_f32(x: f32) -> f32 {
 }
 
 /// The elements of a softmax's exponential pass in one block (see
-/// [`exp_nonpositive_block_f32`]).
-pub const EXP_BLOCK: usize = 64;
+/// [`exp_nonpositive_block_f32`]). The block's loops are unrolled whole, so a longer block
+/// spills (sparse CE from logits, C = 1000, 2^20, one thread, 12 alternating rounds: medians
+/// 0.706 ms with 64, 0.608 with 32, 0.685 with 128).
+pub const EXP_BLOCK: usize = 32;
 
 /// [`exp_nonpositive_f32`] of every element of `xs`, in place, with the same bits, as three
 /// loops over the block instead of one: the reduction, the polynomial, the scaling. One
