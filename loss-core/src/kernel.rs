@@ -561,27 +561,27 @@ impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {
     const ELEMENTWISE: bool = true;
 
     /// The mean of the element losses of the row.
-    #[inline]
+    #[inline(always)]
     fn row_value(&self, y_true: &[F], y_pred: &[F]) -> F {
         sum_values(&self.0, y_true, y_pred) / F::from_usize(y_pred.len())
     }
 
     /// The mean of the element losses; `grad[i] = scale * d(element loss)/d y_pred[i] / C`.
-    #[inline]
+    #[inline(always)]
     fn row_value_grad(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
         let c = F::from_usize(y_pred.len());
         sum_values_grads(&self.0, y_true, y_pred, scale / c, grad) / c
     }
 
     /// The element derivatives, unscaled.
-    #[inline]
+    #[inline(always)]
     fn row_grad_hess(&self, y_true: &[F], y_pred: &[F], grad: &mut [F], hess: &mut [F]) {
         for (((&yt, &yp), g), h) in y_true.iter().zip(y_pred).zip(grad).zip(hess) {
             (*g, *h) = self.0.grad_hess(yt, yp);
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn per_element(&self, y_true: &[F], y_pred: &[F], out: &mut [F]) {
         for ((&yt, &yp), o) in y_true.iter().zip(y_pred).zip(out) {
             *o = self.0.value(yt, yp);
@@ -589,13 +589,13 @@ impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {
     }
 
     /// The SUM of the element losses; `grad[i] = scale * d(element loss)/d y_pred[i]`.
-    #[inline]
+    #[inline(always)]
     fn flat_value_grad(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
         sum_values_grads(&self.0, y_true, y_pred, scale, grad)
     }
 
     /// The SUM of the element losses.
-    #[inline]
+    #[inline(always)]
     fn flat_value(&self, y_true: &[F], y_pred: &[F]) -> F {
         sum_values(&self.0, y_true, y_pred)
     }
