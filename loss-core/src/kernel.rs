@@ -559,6 +559,8 @@ impl<F: Float, A: LossKernel<F>, B: LossKernel<F>> LossKernel<F> for Either<A, B
 
 impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {
     const ELEMENTWISE: bool = true;
+    // `#[inline(always)]` as in `Either`: out of line, a method would be compiled for the
+    // baseline only and run each `mul_add` of its math as a library call.
 
     /// The mean of the element losses of the row.
     #[inline(always)]

@@ -8,10 +8,10 @@
 //! multiply-adds (`mul_add`, one rounding): never a contraction left to the compiler, so a
 //! value is the same bits whichever instruction set a loop was compiled for (the engine
 //! compiles its hot loops for AVX-512, AVX2+FMA and the baseline, see `simd`). Where the CPU
-//! has no FMA instruction (x86-64 before Haswell and Piledriver) `mul_add` is a call to the C
-//! library's correctly rounded `fma`: the same bits, about ten times slower (`math_costs`:
-//! `exp` 24 ns in the baseline copy against 1.7 ns with separate operations, 0.5 ns with
-//! AVX2+FMA). The error-free sums that carry the digits beyond a rounding (Fast2Sum) stay
+//! has no FMA instruction (x86-64 before Haswell and Piledriver) `mul_add` is a call to the
+//! runtime library's correctly rounded `fmaf`/`fma` (Rust's `compiler_builtins`): the same
+//! bits, about ten times slower (`math_costs`: `exp` 24 ns in the baseline copy against
+//! 1.7 ns with separate operations, 0.5 ns with AVX2+FMA). The error-free sums that carry the digits beyond a rounding (Fast2Sum) stay
 //! separate additions.
 //!
 //! `sigmoid` and `softplus` (and `log_sigmoid(x) = -softplus(-x)`) of `x` and of `-x` all need
@@ -1586,7 +1586,7 @@ pub(crate) mod tests {
     }
 
     /// The bits of every function, computed in a loop compiled for the baseline (where
-    /// `mul_add` is the C library's `fma` on x86-64) and in the same loop compiled for
+    /// `mul_add` is the runtime library's `fma` on x86-64) and in the same loop compiled for
     /// AVX2+FMA (where it is one instruction and the loop is vectorized): the contract of
     /// `simd`, that the instruction set a loop runs on never changes a result.
     #[test]
