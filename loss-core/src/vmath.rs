@@ -11,8 +11,8 @@
 //! has no FMA instruction (x86-64 before Haswell and Piledriver) `mul_add` is a call to the
 //! runtime library's correctly rounded `fmaf`/`fma` (Rust's `compiler_builtins`): the same
 //! bits, about ten times slower (`math_costs`: `exp` 24 ns in the baseline copy against
-//! 1.7 ns with separate operations, 0.5 ns with AVX2+FMA). The error-free sums that carry the digits beyond a rounding (Fast2Sum) stay
-//! separate additions.
+//! 1.7 ns with separate operations, 0.5 ns with AVX2+FMA). The error-free sums that carry the
+//! digits beyond a rounding (Fast2Sum) stay separate additions.
 //!
 //! `sigmoid` and `softplus` (and `log_sigmoid(x) = -softplus(-x)`) of `x` and of `-x` all need
 //! `e^-|x|`: [`exp_neg_abs_f32`] computes it (with the digits beyond its rounding, which keep
