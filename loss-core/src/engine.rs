@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::{Array, ArrayRef, ArrayView, CowArray, Dimension, IxDyn};
 
-use crate::kernel::{GROUP_MAX_COLS, GROUP_ROWS};
+use crate::kernel::{GROUP_MAX_COLS, GROUP_ROWS, RunWeights};
 use crate::simd::multiversion;
 use crate::sum::{PairwiseSum, sum_slice};
 use crate::{Float, LossError, LossKernel, Reduction, Result};
@@ -404,6 +404,11 @@ multiversion! {
         ct: usize,
         c: usize,
     ) -> F {
+        if K::ELEMENTWISE {
+            // Element-wise kernels never ignore a row; `ct == c`.
+            k.flat_row_means(t, p, c, o);
+            return nan_flag(o);
+        }
         for ((tr, pr), o) in t.chunks_exact(ct).zip(p.chunks_exact(c)).zip(o.iter_mut()) {
             *o = if k.row_ignored(tr) {
                 F::ZERO
@@ -659,40 +664,22 @@ fn weighted_denominator<F: Float, D: Dimension, K: LossKernel<F>>(
     if total == F::ZERO { None } else { Some(total) }
 }
 
-/// Weighted, element-wise kernels: `Σ w_g · SUM(elements of group g)` over a run of elements
-/// starting at element `start`, cut where the weight changes (every `group * c` elements).
-/// With `g`, writes `w_g * inv_denom / c * derivative`.
-#[allow(clippy::too_many_arguments)]
+/// Weighted, element-wise kernels: `Σ w_i · (element loss i)` over a run of elements starting
+/// at element `start`, element `i` weighted by `w[i / group_len]`. With `g`, writes
+/// `w_i * grad_scale * derivative`.
 #[inline]
 fn weighted_elements<F: Float, K: LossKernel<F>>(
     k: &K,
     t: &[F],
     p: &[F],
-    mut g: Option<&mut [F]>,
-    start: usize,
-    group_len: usize,
-    w: &[F],
+    g: Option<&mut [F]>,
+    w: RunWeights<'_, F>,
     grad_scale: F,
 ) -> F {
-    let mut s = PairwiseSum::new();
-    let mut pos = 0;
-    while pos < p.len() {
-        let gi = (start + pos) / group_len;
-        let end = ((gi + 1) * group_len - start).min(p.len());
-        let wi = w[gi];
-        let seg = match g.as_deref_mut() {
-            Some(g) => k.flat_value_grad(
-                &t[pos..end],
-                &p[pos..end],
-                wi * grad_scale,
-                &mut g[pos..end],
-            ),
-            None => k.flat_value(&t[pos..end], &p[pos..end]),
-        };
-        s.add(wi * seg);
-        pos = end;
+    match g {
+        Some(g) => k.flat_weighted_value_grad(t, p, w, grad_scale, g),
+        None => k.flat_weighted_value(t, p, w),
     }
-    s.sum()
 }
 
 multiversion! {
@@ -765,13 +752,23 @@ fn weighted<F: Float, D: Dimension, K: LossKernel<F>>(
                     .enumerate()
                     .collect();
                 run(n, tasks, |(i, ((t, p), g))| {
-                    weighted_elements(k, t, p, Some(g), i * CHUNK, group_len, ws, grad_scale)
+                    let w = RunWeights {
+                        w: ws,
+                        group: group_len,
+                        start: i * CHUNK,
+                    };
+                    weighted_elements(k, t, p, Some(g), w, grad_scale)
                 })
             }
             None => {
                 let tasks: Vec<_> = t.chunks(CHUNK).zip(p.chunks(CHUNK)).enumerate().collect();
                 run(n, tasks, |(i, (t, p))| {
-                    weighted_elements(k, t, p, None, i * CHUNK, group_len, ws, grad_scale)
+                    let w = RunWeights {
+                        w: ws,
+                        group: group_len,
+                        start: i * CHUNK,
+                    };
+                    weighted_elements(k, t, p, None, w, grad_scale)
                 })
             }
         };

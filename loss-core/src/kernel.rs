@@ -5,6 +5,7 @@
 //! code so that the loops here inline them (a kernel passed as a closure was not inlined).
 
 use crate::Float;
+use crate::sum::PairwiseSum;
 
 /// The scalar formula of an element-wise loss, its derivative and its second derivative with
 /// respect to `y_pred`, for one float type.
@@ -256,6 +257,63 @@ pub trait LossKernel<F: Float>: Send + Sync {
     fn flat_value(&self, y_true: &[F], y_pred: &[F]) -> F {
         self.row_value(y_true, y_pred) * F::from_usize(y_pred.len())
     }
+
+    /// [`flat_value_grad`](Self::flat_value_grad) with sample weights: the sum of each
+    /// element loss times its weight; `grad[i] = w_i * scale * d(element loss)/d y_pred[i]`.
+    /// Row losses never receive this call. (The default cuts the run where the weight
+    /// changes; [`Elementwise`] computes blocks of any number of weights at once.)
+    fn flat_weighted_value_grad(
+        &self,
+        y_true: &[F],
+        y_pred: &[F],
+        w: RunWeights<'_, F>,
+        scale: F,
+        grad: &mut [F],
+    ) -> F {
+        let mut s = PairwiseSum::new();
+        for_each_weight_run(w, y_pred.len(), |r, wi| {
+            let g = &mut grad[r.clone()];
+            s.add(wi * self.flat_value_grad(&y_true[r.clone()], &y_pred[r], wi * scale, g));
+        });
+        s.sum()
+    }
+
+    /// [`flat_value`](Self::flat_value) with sample weights (see
+    /// [`flat_weighted_value_grad`](Self::flat_weighted_value_grad)).
+    fn flat_weighted_value(&self, y_true: &[F], y_pred: &[F], w: RunWeights<'_, F>) -> F {
+        let mut s = PairwiseSum::new();
+        for_each_weight_run(w, y_pred.len(), |r, wi| {
+            s.add(wi * self.flat_value(&y_true[r.clone()], &y_pred[r]));
+        });
+        s.sum()
+    }
+
+    /// The mean element loss of each row of `c` elements of a flat run of whole rows, into
+    /// `out` (one per row): `per_sample` of element-wise losses. Row losses never receive
+    /// this call. (The default takes the rows one by one.)
+    fn flat_row_means(&self, y_true: &[F], y_pred: &[F], c: usize, out: &mut [F]) {
+        let rows = y_true
+            .chunks_exact(c.max(1))
+            .zip(y_pred.chunks_exact(c.max(1)));
+        for ((t, p), o) in rows.zip(out) {
+            *o = self.row_value(t, p);
+        }
+    }
+}
+
+/// Calls `f` with each stretch of `n` elements of one weight, and that weight.
+fn for_each_weight_run<F: Float>(
+    w: RunWeights<'_, F>,
+    n: usize,
+    mut f: impl FnMut(std::ops::Range<usize>, F),
+) {
+    let mut pos = 0;
+    while pos < n {
+        let gi = (w.start + pos) / w.group;
+        let end = ((gi + 1) * w.group - w.start).min(n);
+        f(pos..end, w.w[gi]);
+        pos = end;
+    }
 }
 
 /// The rows of a group (see [`LossKernel::group_value_grad`]).
@@ -279,7 +337,7 @@ pub struct Elementwise<K>(pub K);
 // instruction sets and chosen at run time (`multiversion!`).
 
 use crate::simd::multiversion;
-use crate::sum::{BLOCK, PairwiseSum, sum_block};
+use crate::sum::{BLOCK, sum_block};
 
 /// Whether the element loops run `k` staged (see [`ElementKernel::value_grad_staged`]).
 #[inline(always)]
@@ -287,33 +345,53 @@ fn staged<F: Float, K: ElementKernel<F>>() -> bool {
     K::LEVELS > 0 && K::LEVELS <= STAGE_LEVELS && K::SLOTS <= STAGE_SLOTS
 }
 
-/// The sum of the element values of one block (at most `BLOCK` elements), staged as
-/// [`block_value_grad`] is.
+/// The element values of one block (at most `BLOCK` elements) into `out` (its length is the
+/// block's), staged as [`block_value_grad`] is.
 #[inline(always)]
-fn block_value<F: Float, K: ElementKernel<F>>(
+fn block_values<F: Float, K: ElementKernel<F>>(
     k: &K,
     t: &[F],
     p: &[F],
+    out: &mut [F],
     slots: &mut [[F; BLOCK]; STAGE_SLOTS],
-) -> F {
-    let n = t.len().min(p.len()).min(BLOCK);
-    let mut vals = [F::ZERO; BLOCK];
+) {
+    let n = out.len().min(t.len()).min(p.len()).min(BLOCK);
+    let (t, p, out) = (&t[..n], &p[..n], &mut out[..n]);
     if !staged::<F, K>() {
-        for ((v, &yt), &yp) in vals[..n].iter_mut().zip(&t[..n]).zip(&p[..n]) {
+        for ((v, &yt), &yp) in out.iter_mut().zip(t).zip(p) {
             *v = k.value(yt, yp);
         }
-        return sum_block(&vals[..n]);
+        return;
     }
-    let recorded = stage_pass::<F, K, 1, true>(k, &t[..n], &p[..n], slots);
+    let recorded = stage_pass::<F, K, 1, true>(k, t, p, slots);
     logistic_slots(recorded, n, slots);
-    let (t, p) = (&t[..n], &p[..n]);
     for i in 0..n {
         let mut stage = Pass::<F, { u8::MAX }> {
             slots,
             i,
             recorded: Recorded::default(),
         };
-        vals[i] = k.value_staged(t[i], p[i], &mut stage);
+        out[i] = k.value_staged(t[i], p[i], &mut stage);
+    }
+}
+
+/// The sum of the element values of one block (at most `BLOCK` elements), each multiplied by
+/// its weight where `weights` are given.
+#[inline(always)]
+fn block_value<F: Float, K: ElementKernel<F>>(
+    k: &K,
+    t: &[F],
+    p: &[F],
+    weights: Option<&[F; BLOCK]>,
+    slots: &mut [[F; BLOCK]; STAGE_SLOTS],
+) -> F {
+    let n = t.len().min(p.len()).min(BLOCK);
+    let mut vals = [F::ZERO; BLOCK];
+    block_values(k, t, p, &mut vals[..n], slots);
+    if let Some(w) = weights {
+        for (v, &w) in vals[..n].iter_mut().zip(w) {
+            *v *= w;
+        }
     }
     sum_block(&vals[..n])
 }
@@ -328,16 +406,19 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
     p: &[F],
     scale: F,
     g: &mut [F],
+    weights: Option<&BlockWeights<F>>,
     slots: &mut [[F; BLOCK]; STAGE_SLOTS],
 ) -> F {
     let n = t.len().min(p.len()).min(g.len()).min(BLOCK);
     let mut vals = [F::ZERO; BLOCK];
     if !staged::<F, K>() {
         let outs = vals[..n].iter_mut().zip(&mut g[..n]);
-        for (((v, o), &yt), &yp) in outs.zip(&t[..n]).zip(&p[..n]) {
+        for (i, (((v, o), &yt), &yp)) in outs.zip(&t[..n]).zip(&p[..n]).enumerate() {
             let (value, d) = k.value_grad(yt, yp);
-            *v = value;
-            *o = scale * d;
+            (*v, *o) = match weights {
+                Some(w) => (value * w.value[i], w.grad[i] * d),
+                None => (value, scale * d),
+            };
         }
         return sum_block(&vals[..n]);
     }
@@ -353,8 +434,10 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
             recorded: Recorded::default(),
         };
         let (value, d) = k.value_grad_staged(t[i], p[i], &mut stage);
-        vals[i] = value;
-        g[i] = scale * d;
+        (vals[i], g[i]) = match weights {
+            Some(w) => (value * w.value[i], w.grad[i] * d),
+            None => (value, scale * d),
+        };
     }
     sum_block(&vals[..n])
 }
@@ -394,11 +477,11 @@ multiversion! {
     fn sum_values[F: Float, K: ElementKernel<F>](k: &K, t: &[F], p: &[F]) -> F {
         let mut slots = [[F::ZERO; BLOCK]; STAGE_SLOTS];
         if p.len() <= BLOCK {
-            return block_value(k, t, p, &mut slots);
+            return block_value(k, t, p, None, &mut slots);
         }
         let mut s = PairwiseSum::new();
         for (tb, pb) in t.chunks(BLOCK).zip(p.chunks(BLOCK)) {
-            s.add(block_value(k, tb, pb, &mut slots));
+            s.add(block_value(k, tb, pb, None, &mut slots));
         }
         s.sum()
     }
@@ -416,7 +499,7 @@ multiversion! {
     ) -> F {
         let mut slots = [[F::ZERO; BLOCK]; STAGE_SLOTS];
         if p.len() <= BLOCK {
-            return block_value_grad(k, t, p, scale, g, &mut slots);
+            return block_value_grad(k, t, p, scale, g, None, &mut slots);
         }
         let mut s = PairwiseSum::new();
         for ((tb, pb), gb) in t
@@ -424,10 +507,136 @@ multiversion! {
             .zip(p.chunks(BLOCK))
             .zip(g.chunks_mut(BLOCK))
         {
-            s.add(block_value_grad(k, tb, pb, scale, gb, &mut slots));
+            s.add(block_value_grad(k, tb, pb, scale, gb, None, &mut slots));
         }
         s.sum()
     }
+}
+
+multiversion! {
+    /// The accurate sum of the weighted element values of a run of elements.
+    fn sum_weighted_values[F: Float, K: ElementKernel<F>](
+        k: &K,
+        t: &[F],
+        p: &[F],
+        w: RunWeights<'_, F>,
+    ) -> F {
+        let mut slots = [[F::ZERO; BLOCK]; STAGE_SLOTS];
+        let mut weights = [F::ZERO; BLOCK];
+        let mut s = PairwiseSum::new();
+        for (b, (tb, pb)) in t.chunks(BLOCK).zip(p.chunks(BLOCK)).enumerate() {
+            w.fill(b * BLOCK, &mut weights[..pb.len()], F::ONE);
+            s.add(block_value(k, tb, pb, Some(&weights), &mut slots));
+        }
+        s.sum()
+    }
+}
+
+multiversion! {
+    /// The accurate sum of the weighted element values of a run of elements; `scale` times
+    /// each element's weight times its derivative into `g`.
+    fn sum_weighted_values_grads[F: Float, K: ElementKernel<F>](
+        k: &K,
+        t: &[F],
+        p: &[F],
+        w: RunWeights<'_, F>,
+        scale: F,
+        g: &mut [F],
+    ) -> F {
+        let mut slots = [[F::ZERO; BLOCK]; STAGE_SLOTS];
+        let mut weights = BlockWeights {
+            value: [F::ZERO; BLOCK],
+            grad: [F::ZERO; BLOCK],
+        };
+        let mut s = PairwiseSum::new();
+        let blocks = t.chunks(BLOCK).zip(p.chunks(BLOCK)).zip(g.chunks_mut(BLOCK));
+        for (b, ((tb, pb), gb)) in blocks.enumerate() {
+            let n = pb.len();
+            w.fill(b * BLOCK, &mut weights.value[..n], F::ONE);
+            w.fill(b * BLOCK, &mut weights.grad[..n], scale);
+            s.add(block_value_grad(k, tb, pb, scale, gb, Some(&weights), &mut slots));
+        }
+        s.sum()
+    }
+}
+
+multiversion! {
+    /// The mean element value of each row of `c` elements of a run of whole rows, into `o`:
+    /// a block holds whole rows (as many as fit), whose values are computed together and
+    /// then summed row by row, with the bits of one row at a time (`sum_values`).
+    fn row_means[F: Float, K: ElementKernel<F>](
+        k: &K,
+        t: &[F],
+        p: &[F],
+        c: usize,
+        o: &mut [F],
+    ) {
+        let cf = F::from_usize(c);
+        let mut slots = [[F::ZERO; BLOCK]; STAGE_SLOTS];
+        if c == 0 || c > BLOCK {
+            let rows = t.chunks_exact(c.max(1)).zip(p.chunks_exact(c.max(1)));
+            for ((tr, pr), o) in rows.zip(o.iter_mut()) {
+                *o = sum_values(k, tr, pr) / cf;
+            }
+            return;
+        }
+        let per_block = BLOCK / c * c;
+        let mut vals = [F::ZERO; BLOCK];
+        let blocks = t.chunks(per_block).zip(p.chunks(per_block));
+        for ((tb, pb), ob) in blocks.zip(o.chunks_mut(BLOCK / c)) {
+            let n = pb.len();
+            block_values(k, tb, pb, &mut vals[..n], &mut slots);
+            for (row, o) in vals[..n].chunks_exact(c).zip(ob) {
+                *o = sum_block(row) / cf;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// The element values of a run of elements into `o`, staged as the sums are.
+    fn values_into[F: Float, K: ElementKernel<F>](k: &K, t: &[F], p: &[F], o: &mut [F]) {
+        let mut slots = [[F::ZERO; BLOCK]; STAGE_SLOTS];
+        let blocks = t.chunks(BLOCK).zip(p.chunks(BLOCK));
+        for ((tb, pb), ob) in blocks.zip(o.chunks_mut(BLOCK)) {
+            block_values(k, tb, pb, ob, &mut slots);
+        }
+    }
+}
+
+/// Sample weights over a run of elements: element `i` of the run has the weight
+/// `w[(start + i) / group]` (`group`: the elements per weight, a sample's).
+#[derive(Clone, Copy, Debug)]
+pub struct RunWeights<'a, F> {
+    /// The weights, one per group of elements.
+    pub w: &'a [F],
+    /// Elements per weight.
+    pub group: usize,
+    /// The position of the run's first element in the whole input.
+    pub start: usize,
+}
+
+impl<F: Float> RunWeights<'_, F> {
+    /// `out[j]` = `scale` times the weight of element `from + j` of the run.
+    #[inline(always)]
+    fn fill(&self, from: usize, out: &mut [F], scale: F) {
+        let mut j = 0;
+        while j < out.len() {
+            let at = self.start + from + j;
+            let gi = at / self.group;
+            let end = ((gi + 1) * self.group - (self.start + from)).min(out.len());
+            out[j..end].fill(self.w[gi] * scale);
+            j = end;
+        }
+    }
+}
+
+/// The weights of one block's elements: for the value (the weight) and for the gradient
+/// (the weight times the gradient's scale, one product per element as unweighted code
+/// multiplies by its scale).
+struct BlockWeights<F> {
+    value: [F; BLOCK],
+    grad: [F; BLOCK],
 }
 
 /// The element formula of a wrapped kernel, for scalar access (`loss_at`, ...).
@@ -555,6 +764,25 @@ impl<F: Float, A: LossKernel<F>, B: LossKernel<F>> LossKernel<F> for Either<A, B
     fn flat_value(&self, y_true: &[F], y_pred: &[F]) -> F {
         either!(self, k => k.flat_value(y_true, y_pred))
     }
+    #[inline(always)]
+    fn flat_weighted_value_grad(
+        &self,
+        y_true: &[F],
+        y_pred: &[F],
+        w: RunWeights<'_, F>,
+        scale: F,
+        grad: &mut [F],
+    ) -> F {
+        either!(self, k => k.flat_weighted_value_grad(y_true, y_pred, w, scale, grad))
+    }
+    #[inline(always)]
+    fn flat_weighted_value(&self, y_true: &[F], y_pred: &[F], w: RunWeights<'_, F>) -> F {
+        either!(self, k => k.flat_weighted_value(y_true, y_pred, w))
+    }
+    #[inline(always)]
+    fn flat_row_means(&self, y_true: &[F], y_pred: &[F], c: usize, out: &mut [F]) {
+        either!(self, k => k.flat_row_means(y_true, y_pred, c, out))
+    }
 }
 
 impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {
@@ -583,11 +811,10 @@ impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {
         }
     }
 
+    /// The element values, staged as the sums are.
     #[inline(always)]
     fn per_element(&self, y_true: &[F], y_pred: &[F], out: &mut [F]) {
-        for ((&yt, &yp), o) in y_true.iter().zip(y_pred).zip(out) {
-            *o = self.0.value(yt, yp);
-        }
+        values_into(&self.0, y_true, y_pred, out);
     }
 
     /// The SUM of the element losses; `grad[i] = scale * d(element loss)/d y_pred[i]`.
@@ -600,6 +827,31 @@ impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {
     #[inline(always)]
     fn flat_value(&self, y_true: &[F], y_pred: &[F]) -> F {
         sum_values(&self.0, y_true, y_pred)
+    }
+
+    /// The sum of the weighted element losses, blocks of elements computed at once whatever
+    /// the number of weights among them.
+    #[inline(always)]
+    fn flat_weighted_value_grad(
+        &self,
+        y_true: &[F],
+        y_pred: &[F],
+        w: RunWeights<'_, F>,
+        scale: F,
+        grad: &mut [F],
+    ) -> F {
+        sum_weighted_values_grads(&self.0, y_true, y_pred, w, scale, grad)
+    }
+
+    #[inline(always)]
+    fn flat_weighted_value(&self, y_true: &[F], y_pred: &[F], w: RunWeights<'_, F>) -> F {
+        sum_weighted_values(&self.0, y_true, y_pred, w)
+    }
+
+    /// Blocks of whole rows at once, with the bits of `row_value` row by row.
+    #[inline(always)]
+    fn flat_row_means(&self, y_true: &[F], y_pred: &[F], c: usize, out: &mut [F]) {
+        row_means(&self.0, y_true, y_pred, c, out);
     }
 }
 
@@ -661,7 +913,8 @@ mod tests {
     /// The staged loops (one pass for the first expensive calls, one for the rest) give
     /// every gradient and the sum the bits of `value_grad` evaluated element by element and
     /// summed by `sum_slice` (the same blocks and pairwise order), and the value-only sum the
-    /// bits of `value` so summed.
+    /// bits of `value` so summed; so do `per_element`, the row means of `per_sample` (against
+    /// `row_value`) and the weighted sums (each value times its weight, then `sum_slice`).
     #[test]
     fn staged_loops_give_the_bits_of_one_element_at_a_time() {
         use crate::Loss;
@@ -720,6 +973,53 @@ mod tests {
                 let v = LossKernel::flat_value(&k, &t, &p);
                 let want = crate::sum::sum_slice(&only);
                 same_bits(v, want, || format!("{name} n={n}: value-only sum"));
+                // `per_element`, staged in blocks, against `value` one at a time.
+                let mut e = vec![F::NAN; n];
+                LossKernel::per_element(&k, &t, &p, &mut e);
+                for i in 0..n {
+                    same_bits(e[i], only[i], || format!("{name} n={n}: per_element {i}"));
+                }
+                // Row means in blocks of whole rows against `row_value` row by row (rows
+                // longer than a block go one by one).
+                for c in [1, 3, 16, 25, 250, 300].into_iter().filter(|c| n % c == 0) {
+                    let mut m = vec![F::NAN; n / c];
+                    LossKernel::flat_row_means(&k, &t, &p, c, &mut m);
+                    for (r, &m) in m.iter().enumerate() {
+                        let row = r * c..(r + 1) * c;
+                        let want = LossKernel::row_value(&k, &t[row.clone()], &p[row]);
+                        same_bits(m, want, || format!("{name} n={n} c={c}: row {r}"));
+                    }
+                }
+                // Sample weights (a weight per 3 elements, the run starting at element 5 of
+                // the input): the sum of each value times its weight, as `sum_slice` sums
+                // them, and each derivative times weight times scale.
+                let (group, start) = (3, 5);
+                let w: Vec<F> = (0..(start + n) / group + 1)
+                    .map(|i| F::from_f64(0.25 + (i % 5) as f64 * 0.5))
+                    .collect();
+                let run = RunWeights {
+                    w: &w,
+                    group,
+                    start,
+                };
+                let wi = |i: usize| w[(start + i) / group];
+                let mut g = vec![F::NAN; n];
+                let v = LossKernel::flat_weighted_value_grad(&k, &t, &p, run, scale, &mut g);
+                let weighted: Vec<F> = (0..n).map(|i| values[i] * wi(i)).collect();
+                same_bits(v, crate::sum::sum_slice(&weighted), || {
+                    format!("{name} n={n}: weighted sum")
+                });
+                for i in 0..n {
+                    let (_, di) = ElementKernel::value_grad(&k, t[i], p[i]);
+                    same_bits(g[i], wi(i) * scale * di, || {
+                        format!("{name} n={n}: weighted element {i}")
+                    });
+                }
+                let weighted: Vec<F> = (0..n).map(|i| only[i] * wi(i)).collect();
+                let v = LossKernel::flat_weighted_value(&k, &t, &p, run);
+                same_bits(v, crate::sum::sum_slice(&weighted), || {
+                    format!("{name} n={n}: weighted value-only sum")
+                });
             }
         }
         macro_rules! both {

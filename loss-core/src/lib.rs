@@ -32,7 +32,8 @@ pub use error::LossError;
 pub use float::Float;
 pub use functions::{EPSILON, clip, log_sigmoid, sigmoid, softplus, xlogy};
 pub use kernel::{
-    Direct, Either, ElementKernel, Elementwise, LossKernel, STAGE_LEVELS, STAGE_SLOTS, Stage,
+    Direct, Either, ElementKernel, Elementwise, LossKernel, RunWeights, STAGE_LEVELS, STAGE_SLOTS,
+    Stage,
 };
 pub use loss::Loss;
 pub use reduction::Reduction;

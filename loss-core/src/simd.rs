@@ -68,7 +68,7 @@ fn detect() -> Level {
     }
 }
 
-/// Defines `fn name[generics](args) -> ret { body }` compiled once per [`Level`] and
+/// Defines `fn name[generics](args) -> ret { body }` (or without `-> ret`) compiled once per [`Level`] and
 /// dispatching at run time. Generics go in square brackets.
 macro_rules! multiversion {
     ($(#[$attr:meta])* $vis:vis fn $name:ident [$($gen:tt)*] ($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
@@ -95,6 +95,11 @@ macro_rules! multiversion {
                 }
             }
             portable($($arg),*)
+        }
+    };
+    ($(#[$attr:meta])* $vis:vis fn $name:ident [$($gen:tt)*] ($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $crate::simd::multiversion! {
+            $(#[$attr])* $vis fn $name [$($gen)*] ($($arg: $ty),*) -> () $body
         }
     };
 }

@@ -1,0 +1,82 @@
+//! The other entry points of one loss next to `value_and_grad_into`: with sample weights,
+//! `grad_hess`, `per_element`, `per_sample`, `forward`. f32, 2^20 elements in rows of 16,
+//! medians and minima in ms over interleaved rounds (threads: `LOSSES_NUM_THREADS`).
+//!
+//! `cargo run --release -p losses-benches --bin paths [-- logcosh|bce|mse|focal]`
+
+use std::hint::black_box;
+
+use losses::Loss;
+use losses::ndarray::{Array1, Array2};
+use losses_benches::{Case, Subject, inputs, time_interleaved};
+
+fn main() {
+    let case = match std::env::args().nth(1).as_deref() {
+        None | Some("bce") => Case::BceLogits,
+        Some("logcosh") => Case::LogCosh,
+        Some("mse") => Case::Mse,
+        Some("focal") => Case::Focal,
+        Some(other) => panic!("unknown case {other} (use bce, logcosh, mse or focal)"),
+    };
+    match Subject::new(case) {
+        Subject::Bce(l) => report(case, &l),
+        Subject::LogCosh(l) => report(case, &l),
+        Subject::Mse(l) => report(case, &l),
+        Subject::Focal(l) => report(case, &l),
+        _ => unreachable!("element-wise cases only"),
+    }
+}
+
+fn report<L: Loss>(case: Case, l: &L) {
+    let x = inputs(case, 1 << 20, 7);
+    let (t, p) = (&x.t, &x.p);
+    let rows = p.nrows();
+    // Weights between 0.5 and 1.5, one per sample (row).
+    let w = Array1::from_shape_fn(rows, |i| 0.5 + (i % 11) as f32 / 10.0);
+    let mut g = Array2::<f32>::zeros(p.raw_dim());
+    let names = [
+        "value_and_grad_into",
+        "value_and_grad_weighted",
+        "forward",
+        "forward_weighted",
+        "grad_hess",
+        "per_element",
+        "per_sample",
+    ];
+    let mut f0 = || {
+        black_box(l.value_and_grad_into(t, p, &mut g).unwrap());
+    };
+    let mut f1 = || {
+        black_box(l.value_and_grad_weighted(t, p, &w).unwrap().0);
+    };
+    let mut f2 = || {
+        black_box(l.forward(t, p).unwrap());
+    };
+    let mut f3 = || {
+        black_box(l.forward_weighted(t, p, &w).unwrap());
+    };
+    let mut f4 = || {
+        black_box(l.grad_hess(t, p).unwrap().0[[0, 0]]);
+    };
+    let mut f5 = || {
+        black_box(l.per_element(t, p).unwrap()[[0, 0]]);
+    };
+    let mut f6 = || {
+        black_box(l.per_sample(t, p).unwrap()[0]);
+    };
+    let times = time_interleaved(
+        30,
+        &mut [
+            &mut f0, &mut f1, &mut f2, &mut f3, &mut f4, &mut f5, &mut f6,
+        ],
+    );
+    println!(
+        "{} f32 2^20 in rows of 16, {} thread(s)",
+        case.name(),
+        losses::max_threads()
+    );
+    println!("{:<26} {:>10} {:>10}", "path", "median ms", "min ms");
+    for (name, (med, min)) in names.iter().zip(times) {
+        println!("{name:<26} {med:>10.3} {min:>10.3}");
+    }
+}
