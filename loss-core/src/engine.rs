@@ -491,7 +491,7 @@ pub(crate) fn per_element<F: Float, D: Dimension, K: LossKernel<F>>(
     if !K::ELEMENTWISE {
         return Err(LossError::NotElementwise { loss: name });
     }
-    let mut out = vec![F::ZERO; prep.p().len()];
+    let mut out = crate::pages::zeros(prep.p().len());
     let tasks: Vec<_> = prep
         .t()
         .chunks(CHUNK)
@@ -1027,7 +1027,7 @@ pub(crate) fn into_buffer<F: Float, D: Dimension, R>(
     if let Some(s) = grad.as_slice_mut() {
         return f(s);
     }
-    let mut tmp = vec![F::ZERO; grad.len()];
+    let mut tmp = crate::pages::zeros(grad.len());
     let r = f(&mut tmp)?;
     let view =
         ArrayView::from_shape(grad.raw_dim(), &tmp).expect("the temporary has the buffer's shape");
@@ -1037,7 +1037,8 @@ pub(crate) fn into_buffer<F: Float, D: Dimension, R>(
 
 /// A zeroed array of `y_pred`'s shape (`calloc`ed: its pages are touched only when written).
 pub(crate) fn zeros_like<F: Float, D: Dimension>(prep: &Prepared<'_, F, D>) -> Array<F, D> {
-    Array::from_elem(prep.pred_dim(), F::ZERO)
+    let zeros = crate::pages::zeros(prep.p().len());
+    Array::from_shape_vec(prep.pred_dim(), zeros).expect("the length of y_pred")
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod float;
 mod functions;
 mod kernel;
 mod loss;
+mod pages;
 mod reduction;
 mod registry;
 mod simd;
