@@ -301,7 +301,9 @@ pub trait LossKernel<F: Float>: Send + Sync {
     }
 }
 
-/// Calls `f` with each stretch of `n` elements of one weight, and that weight.
+/// Calls `f` with each stretch of the run's first `n` elements that share one weight, and
+/// that weight.
+#[inline(always)]
 fn for_each_weight_run<F: Float>(
     w: RunWeights<'_, F>,
     n: usize,
@@ -620,14 +622,11 @@ impl<F: Float> RunWeights<'_, F> {
     /// `out[j]` = `scale` times the weight of element `from + j` of the run.
     #[inline(always)]
     fn fill(&self, from: usize, out: &mut [F], scale: F) {
-        let mut j = 0;
-        while j < out.len() {
-            let at = self.start + from + j;
-            let gi = at / self.group;
-            let end = ((gi + 1) * self.group - (self.start + from)).min(out.len());
-            out[j..end].fill(self.w[gi] * scale);
-            j = end;
-        }
+        let from_here = RunWeights {
+            start: self.start + from,
+            ..*self
+        };
+        for_each_weight_run(from_here, out.len(), |r, w| out[r].fill(w * scale));
     }
 }
 
