@@ -556,22 +556,30 @@ multiversion! {
                 let mut values = [F::ZERO; GROUP_ROWS];
                 if group_values(k, tb, pb, (ct, c), &mut scratch, &mut values) {
                     s.add_eight(&values);
-                    continue;
-                }
-                for (tr, pr) in tb.chunks_exact(ct).zip(pb.chunks_exact(c)) {
-                    if !k.row_ignored(tr) {
-                        s.add(k.row_value(tr, pr));
-                    }
+                } else {
+                    sum_one_by_one(k, tb, pb, (ct, c), &mut s);
                 }
             }
             (t, p) = rest;
         }
-        for (tr, pr) in t.chunks_exact(ct).zip(p.chunks_exact(c)) {
-            if !k.row_ignored(tr) {
-                s.add(k.row_value(tr, pr));
-            }
-        }
+        sum_one_by_one(k, t, p, (ct, c), &mut s);
         s.sum()
+    }
+}
+
+/// `rows_value` of each row in turn, into `s` (ignored rows left out).
+#[inline(always)]
+fn sum_one_by_one<F: Float, K: LossKernel<F>>(
+    k: &K,
+    t: &[F],
+    p: &[F],
+    (ct, c): (usize, usize),
+    s: &mut PairwiseSum<F>,
+) {
+    for (tr, pr) in t.chunks_exact(ct).zip(p.chunks_exact(c)) {
+        if !k.row_ignored(tr) {
+            s.add(k.row_value(tr, pr));
+        }
     }
 }
 
@@ -593,12 +601,9 @@ multiversion! {
         }
         // Small rows in groups (same bits as one by one); a group with an ignored row, and
         // the last rows, one by one.
-        let groups = t.len() / ct / GROUP_ROWS;
-        let (tg, t_rest) = t.split_at(groups * GROUP_ROWS * ct);
-        let (pg, p_rest) = p.split_at(groups * GROUP_ROWS * c);
-        let (gg, g_rest) = g.split_at_mut(groups * GROUP_ROWS * c);
-        let blocks = tg.chunks_exact(GROUP_ROWS * ct).zip(pg.chunks_exact(GROUP_ROWS * c));
-        for ((tb, pb), gb) in blocks.zip(gg.chunks_exact_mut(GROUP_ROWS * c)) {
+        let (groups, (t_rest, p_rest)) = in_groups(t, p, ct, c);
+        let mut done = 0;
+        for ((tb, pb), gb) in groups.zip(g.chunks_exact_mut(GROUP_ROWS * c)) {
             if any_ignored(k, tb, ct) {
                 rows_one_by_one(k, tb, pb, gb, (ct, c), scale, &mut s);
             } else {
@@ -606,8 +611,9 @@ multiversion! {
                 k.group_value_grad(tb, pb, scale, gb, &mut values);
                 s.add_eight(&values);
             }
+            done += GROUP_ROWS;
         }
-        rows_one_by_one(k, t_rest, p_rest, g_rest, (ct, c), scale, &mut s);
+        rows_one_by_one(k, t_rest, p_rest, &mut g[done * c..], (ct, c), scale, &mut s);
         s.sum()
     }
 }
@@ -744,24 +750,6 @@ fn weighted_denominator<F: Float, D: Dimension, K: LossKernel<F>>(
     if total == F::ZERO { None } else { Some(total) }
 }
 
-/// Weighted, element-wise kernels: `Σ w_i · (element loss i)` over a run of elements starting
-/// at element `start`, element `i` weighted by `w[i / group_len]`. With `g`, writes
-/// `w_i * grad_scale * derivative`.
-#[inline]
-fn weighted_elements<F: Float, K: LossKernel<F>>(
-    k: &K,
-    t: &[F],
-    p: &[F],
-    g: Option<&mut [F]>,
-    w: RunWeights<'_, F>,
-    grad_scale: F,
-) -> F {
-    match g {
-        Some(g) => k.flat_weighted_value_grad(t, p, w, grad_scale, g),
-        None => k.flat_weighted_value(t, p, w),
-    }
-}
-
 multiversion! {
     /// Weighted, row kernels: `Σ w_r · l_r` over a run of rows starting at row `row0`. With `g`,
     /// writes `w_r * inv_denom * d l_r`.
@@ -887,7 +875,7 @@ fn weighted<F: Float, D: Dimension, K: LossKernel<F>>(
                         group: group_len,
                         start: i * CHUNK,
                     };
-                    weighted_elements(k, t, p, Some(g), w, grad_scale)
+                    k.flat_weighted_value_grad(t, p, w, grad_scale, g)
                 })
             }
             None => {
@@ -898,7 +886,7 @@ fn weighted<F: Float, D: Dimension, K: LossKernel<F>>(
                         group: group_len,
                         start: i * CHUNK,
                     };
-                    weighted_elements(k, t, p, None, w, grad_scale)
+                    k.flat_weighted_value(t, p, w)
                 })
             }
         };
