@@ -88,6 +88,14 @@ fn gradient_buffers_of_the_wrong_shape() {
         .gradient_into(&t, &t, &mut grad)
         .unwrap_err();
     assert!(matches!(err, LossError::GradShape { .. }), "{err}");
+    let mut good = Array2::<f64>::zeros((2, 3));
+    let err = Huber::default()
+        .grad_hess_into(&t, &t, &mut good, &mut grad)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "second-derivative buffer has shape [3, 2] but y_pred has shape [2, 3] (they must be equal)"
+    );
 }
 
 #[test]

@@ -73,12 +73,28 @@ pub trait DynLoss<F: Float>: Send + Sync {
         y_pred: ArrayViewD<'_, F>,
         sample_weight: ArrayViewD<'_, F>,
     ) -> Result<(F, ArrayD<F>)>;
+    /// See [`Loss::value_and_grad_weighted_into`].
+    fn value_and_grad_weighted_into(
+        &self,
+        y_true: ArrayViewD<'_, F>,
+        y_pred: ArrayViewD<'_, F>,
+        sample_weight: ArrayViewD<'_, F>,
+        grad: &mut ArrayRef<F, IxDyn>,
+    ) -> Result<F>;
     /// See [`Loss::grad_hess`].
     fn grad_hess(
         &self,
         y_true: ArrayViewD<'_, F>,
         y_pred: ArrayViewD<'_, F>,
     ) -> Result<(ArrayD<F>, ArrayD<F>)>;
+    /// See [`Loss::grad_hess_into`].
+    fn grad_hess_into(
+        &self,
+        y_true: ArrayViewD<'_, F>,
+        y_pred: ArrayViewD<'_, F>,
+        grad: &mut ArrayRef<F, IxDyn>,
+        hess: &mut ArrayRef<F, IxDyn>,
+    ) -> Result<()>;
     /// See [`Loss::name`].
     fn name(&self) -> &'static str;
     /// See [`Loss::reduction`].
@@ -163,12 +179,31 @@ impl<L: Loss, F: Float> DynLoss<F> for Adapter<L> {
         self.0
             .value_and_grad_weighted(y_true, y_pred, sample_weight)
     }
+    fn value_and_grad_weighted_into(
+        &self,
+        y_true: ArrayViewD<'_, F>,
+        y_pred: ArrayViewD<'_, F>,
+        sample_weight: ArrayViewD<'_, F>,
+        grad: &mut ArrayRef<F, IxDyn>,
+    ) -> Result<F> {
+        self.0
+            .value_and_grad_weighted_into(y_true, y_pred, sample_weight, grad)
+    }
     fn grad_hess(
         &self,
         y_true: ArrayViewD<'_, F>,
         y_pred: ArrayViewD<'_, F>,
     ) -> Result<(ArrayD<F>, ArrayD<F>)> {
         self.0.grad_hess(y_true, y_pred)
+    }
+    fn grad_hess_into(
+        &self,
+        y_true: ArrayViewD<'_, F>,
+        y_pred: ArrayViewD<'_, F>,
+        grad: &mut ArrayRef<F, IxDyn>,
+        hess: &mut ArrayRef<F, IxDyn>,
+    ) -> Result<()> {
+        self.0.grad_hess_into(y_true, y_pred, grad, hess)
     }
     fn name(&self) -> &'static str {
         self.0.name()

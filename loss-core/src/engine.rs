@@ -1006,20 +1006,64 @@ pub(crate) fn into_buffer<F: Float, D: Dimension, R>(
     pred_shape: &[usize],
     f: impl FnOnce(&mut [F]) -> Result<R>,
 ) -> Result<R> {
-    if grad.shape() != pred_shape {
-        return Err(LossError::GradShape {
-            grad: grad.shape().to_vec(),
-            y_pred: pred_shape.to_vec(),
-        });
+    into_flat(grad, pred_shape, Buffer::Grad, f)
+}
+
+/// [`into_buffer`] for the two buffers of `grad_hess_into`; checks both shapes first.
+pub(crate) fn into_buffers<F: Float, D: Dimension, R>(
+    grad: &mut ArrayRef<F, D>,
+    hess: &mut ArrayRef<F, D>,
+    pred_shape: &[usize],
+    f: impl FnOnce(&mut [F], &mut [F]) -> Result<R>,
+) -> Result<R> {
+    Buffer::Grad.check(grad.shape(), pred_shape)?;
+    Buffer::Hess.check(hess.shape(), pred_shape)?;
+    into_flat(grad, pred_shape, Buffer::Grad, |g| {
+        into_flat(hess, pred_shape, Buffer::Hess, |h| f(g, h))
+    })
+}
+
+/// Which caller's buffer a shape error names.
+#[derive(Clone, Copy)]
+enum Buffer {
+    Grad,
+    Hess,
+}
+
+impl Buffer {
+    fn check(self, shape: &[usize], pred_shape: &[usize]) -> Result<()> {
+        if shape == pred_shape {
+            return Ok(());
+        }
+        let (buffer, y_pred) = (shape.to_vec(), pred_shape.to_vec());
+        Err(match self {
+            Buffer::Grad => LossError::GradShape {
+                grad: buffer,
+                y_pred,
+            },
+            Buffer::Hess => LossError::HessShape {
+                hess: buffer,
+                y_pred,
+            },
+        })
     }
-    if let Some(s) = grad.as_slice_mut() {
+}
+
+fn into_flat<F: Float, D: Dimension, R>(
+    buf: &mut ArrayRef<F, D>,
+    pred_shape: &[usize],
+    which: Buffer,
+    f: impl FnOnce(&mut [F]) -> Result<R>,
+) -> Result<R> {
+    which.check(buf.shape(), pred_shape)?;
+    if let Some(s) = buf.as_slice_mut() {
         return f(s);
     }
-    let mut tmp = crate::pages::zeros(grad.len());
+    let mut tmp = crate::pages::zeros(buf.len());
     let r = f(&mut tmp)?;
     let view =
-        ArrayView::from_shape(grad.raw_dim(), &tmp).expect("the temporary has the buffer's shape");
-    grad.assign(&view);
+        ArrayView::from_shape(buf.raw_dim(), &tmp).expect("the temporary has the buffer's shape");
+    buf.assign(&view);
     Ok(r)
 }
 

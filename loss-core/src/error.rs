@@ -23,6 +23,11 @@ pub enum LossError {
         grad: Vec<usize>,
         y_pred: Vec<usize>,
     },
+    /// The second-derivative buffer of `grad_hess_into` does not have `y_pred`'s shape.
+    HessShape {
+        hess: Vec<usize>,
+        y_pred: Vec<usize>,
+    },
     /// The input has no elements (or a last axis of length 0).
     Empty,
     /// An input holds a NaN; `index` is the index of the first one (in logical order).
@@ -138,6 +143,12 @@ impl fmt::Display for LossError {
                 f,
                 "gradient buffer has shape {} but y_pred has shape {} (they must be equal)",
                 shape(grad),
+                shape(y_pred)
+            ),
+            LossError::HessShape { hess, y_pred } => write!(
+                f,
+                "second-derivative buffer has shape {} but y_pred has shape {} (they must be equal)",
+                shape(hess),
                 shape(y_pred)
             ),
             LossError::Empty => write!(

@@ -37,8 +37,8 @@ use crate::{DynLoss, Float, LossError, LossKernel, Reduction, Result};
 /// # Errors
 ///
 /// Bad input never panics: [`LossError::ShapeMismatch`], [`LossError::Empty`],
-/// [`LossError::WeightShape`], [`LossError::GradShape`], [`LossError::InvalidLabel`] (sparse
-/// losses), and [`LossError::NaNInput`] when a result is NaN because an input holds NaN (the
+/// [`LossError::WeightShape`], [`LossError::GradShape`], [`LossError::HessShape`],
+/// [`LossError::InvalidLabel`] (sparse losses), and [`LossError::NaNInput`] when a result is NaN because an input holds NaN (the
 /// inputs are only scanned when a result is NaN, so a NaN that does not reach the result, e.g.
 /// in the flat part of a hinge, is not reported). A loss whose parameters break their domain
 /// rule fails every call with [`LossError::InvalidParameter`]. When an `_into` method fails,
@@ -179,6 +179,24 @@ pub trait Loss: Send + Sync {
         Ok((v, grad))
     }
 
+    /// [`value_and_grad_weighted`](Loss::value_and_grad_weighted) with the gradient written
+    /// into `grad` (`y_pred`'s shape, any layout), as in
+    /// [`value_and_grad_into`](Loss::value_and_grad_into).
+    fn value_and_grad_weighted_into<'a, 'b, 'c, F: Float, D: Dimension, E: Dimension>(
+        &self,
+        y_true: impl AsArray<'a, F, D>,
+        y_pred: impl AsArray<'b, F, D>,
+        sample_weight: impl AsArray<'c, F, E>,
+        grad: &mut ArrayRef<F, D>,
+    ) -> Result<F> {
+        let k = self.kernel::<F>()?;
+        let prep = Prepared::new(&k, y_true.into(), y_pred.into())?;
+        let w = Weights::new(sample_weight.into(), prep.per_sample_shape(), prep.rows)?;
+        engine::into_buffer(grad, prep.pred_shape(), |g| {
+            engine::weighted_value_grad(&k, &prep, &w, self.reduction(), g)
+        })
+    }
+
     /// The first and second derivative of each unreduced term with respect to its own
     /// `y_pred`: of the element loss for element-wise losses, of the row loss (the diagonal of
     /// its Hessian) for row losses. Not scaled by any reduction: what a gradient-boosting
@@ -196,6 +214,23 @@ pub trait Loss: Send + Sync {
         let h = hess.as_slice_mut().expect("a fresh array is contiguous");
         engine::grad_hess(&k, &prep, g, h)?;
         Ok((grad, hess))
+    }
+
+    /// [`grad_hess`](Loss::grad_hess) written into `grad` and `hess` (each `y_pred`'s shape,
+    /// any layout): a boosting loop reuses both buffers round after round instead of
+    /// allocating two arrays per round.
+    fn grad_hess_into<'a, 'b, F: Float, D: Dimension>(
+        &self,
+        y_true: impl AsArray<'a, F, D>,
+        y_pred: impl AsArray<'b, F, D>,
+        grad: &mut ArrayRef<F, D>,
+        hess: &mut ArrayRef<F, D>,
+    ) -> Result<()> {
+        let k = self.kernel::<F>()?;
+        let prep = Prepared::new(&k, y_true.into(), y_pred.into())?;
+        engine::into_buffers(grad, hess, prep.pred_shape(), |g, h| {
+            engine::grad_hess(&k, &prep, g, h)
+        })
     }
 
     /// This loss behind the object-safe [`DynLoss`] face, for float type `F`.
@@ -447,6 +482,104 @@ mod tests {
             .forward(big_t.slice(sl), big_p.slice(sl))
             .unwrap();
         assert_eq!(v3, v0);
+    }
+
+    #[test]
+    fn grad_hess_into_has_the_bits_of_grad_hess_in_any_layout() {
+        let (t, p) = data2(6, 7, 0.3);
+        let labels = Array2::from_shape_fn((6, 1), |(i, _)| ((i * 3) % 7) as f64);
+        let huber: Box<dyn DynLoss<f64>> = TestHuber::default().boxed();
+        let sparse: Box<dyn DynLoss<f64>> = TestSparseCe::default().boxed();
+        for (t, loss) in [(&t, huber), (&labels, sparse)] {
+            let (t, p) = (t.view().into_dyn(), p.view().into_dyn());
+            let (g0, h0) = loss.grad_hess(t.view(), p.view()).unwrap();
+            // Buffers reused from an earlier round hold stale values: all are overwritten.
+            let mut g = ArrayD::from_elem(IxDyn(&[6, 7]), f64::NAN);
+            let mut h = g.clone();
+            loss.grad_hess_into(t.view(), p.view(), &mut g, &mut h)
+                .unwrap();
+            assert_eq!((&g, &h), (&g0, &h0));
+            // Buffers in Fortran order go through temporaries, one of them or both.
+            for fortran in [[true, false], [false, true], [true, true]] {
+                let mut gf = ArrayD::from_elem(IxDyn(&[7, 6]), f64::NAN);
+                let mut hf = gf.clone();
+                let mut g = ArrayD::from_elem(IxDyn(&[6, 7]), f64::NAN);
+                let mut h = g.clone();
+                let mut gv = gf.view_mut().reversed_axes();
+                let mut hv = hf.view_mut().reversed_axes();
+                let gb = if fortran[0] {
+                    &mut gv
+                } else {
+                    &mut g.view_mut()
+                };
+                let hb = if fortran[1] {
+                    &mut hv
+                } else {
+                    &mut h.view_mut()
+                };
+                loss.grad_hess_into(t.view(), p.view(), gb, hb).unwrap();
+                let got_g = if fortran[0] { gf.t().to_owned() } else { g };
+                let got_h = if fortran[1] { hf.t().to_owned() } else { h };
+                assert_eq!((&got_g, &got_h), (&g0, &h0), "{fortran:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn weighted_into_has_the_bits_of_the_allocating_call() {
+        let (t, p) = data2(6, 7, 0.8);
+        let w = Array1::from_shape_fn(6, |i| 0.5 + i as f64 * 0.25);
+        for r in [Reduction::Mean, Reduction::Sum, Reduction::WeightedMean] {
+            let huber = TestHuber {
+                delta: 0.4,
+                reduction: r,
+                ..TestHuber::default()
+            };
+            let (v0, g0) = huber.value_and_grad_weighted(&t, &p, &w).unwrap();
+            let mut g = Array2::from_elem((6, 7), f64::NAN);
+            let v = huber
+                .value_and_grad_weighted_into(&t, &p, &w, &mut g)
+                .unwrap();
+            assert_eq!((v, &g), (v0, &g0));
+            let mut gf = Array2::from_elem((7, 6), f64::NAN);
+            let v = huber
+                .value_and_grad_weighted_into(&t, &p, &w, &mut gf.view_mut().reversed_axes())
+                .unwrap();
+            assert_eq!((v, gf.t()), (v0, g0.view()));
+        }
+    }
+
+    #[test]
+    fn into_buffer_shapes_are_checked() {
+        let (t, p) = data2(2, 3, 0.0);
+        let w = Array1::<f64>::ones(2);
+        let (mut good, mut bad) = (Array2::<f64>::zeros((2, 3)), Array2::<f64>::zeros((3, 2)));
+        let grad_err = LossError::GradShape {
+            grad: vec![3, 2],
+            y_pred: vec![2, 3],
+        };
+        let mse = TestMse::default();
+        let e = mse.grad_hess_into(&t, &p, &mut bad, &mut good).unwrap_err();
+        assert_eq!(e, grad_err);
+        let e = mse.grad_hess_into(&t, &p, &mut good, &mut bad).unwrap_err();
+        assert_eq!(
+            e,
+            LossError::HessShape {
+                hess: vec![3, 2],
+                y_pred: vec![2, 3]
+            }
+        );
+        let mut bad2 = bad.clone();
+        let e = mse.grad_hess_into(&t, &p, &mut bad, &mut bad2).unwrap_err();
+        assert_eq!(e, grad_err, "the gradient buffer is checked first");
+        let e = mse
+            .value_and_grad_weighted_into(&t, &p, &w, &mut bad)
+            .unwrap_err();
+        assert_eq!(e, grad_err);
+        let e = mse
+            .value_and_grad_weighted_into(&t, &p, &Array1::<f64>::ones(3), &mut good)
+            .unwrap_err();
+        assert!(matches!(e, LossError::WeightShape { .. }), "{e}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The other entry points of one loss next to `value_and_grad_into`: with sample weights,
-//! `grad_hess`, `per_element`, `per_sample`, `forward`. f32, 2^20 elements in rows of 16,
+//! `grad_hess` (allocating and `_into`), `per_element`, `per_sample`, `forward`. f32, 2^20 elements in rows of 16,
 //! medians and minima in ms over interleaved rounds (threads: `LOSSES_NUM_THREADS`).
 //!
 //! `cargo run --release -p losses-benches --bin paths [-- logcosh|bce|mse|focal]`
@@ -36,12 +36,15 @@ fn report<L: Loss>(case: Case, l: &L) {
     // Weights between 0.5 and 1.5, one per sample (row).
     let w = Array1::from_shape_fn(rows, |i| 0.5 + (i % 11) as f32 / 10.0);
     let mut g = Array2::<f32>::zeros(p.raw_dim());
+    let (mut g2, mut g3, mut h3) = (g.clone(), g.clone(), g.clone());
     let names = [
         "value_and_grad_into",
         "value_and_grad_weighted",
+        "value_and_grad_weighted_into",
         "forward",
         "forward_weighted",
         "grad_hess",
+        "grad_hess_into",
         "per_element",
         "per_sample",
     ];
@@ -51,6 +54,9 @@ fn report<L: Loss>(case: Case, l: &L) {
     let mut f1 = || {
         black_box(l.value_and_grad_weighted(t, p, &w).unwrap().0);
     };
+    let mut f1i = || {
+        black_box(l.value_and_grad_weighted_into(t, p, &w, &mut g2).unwrap());
+    };
     let mut f2 = || {
         black_box(l.forward(t, p).unwrap());
     };
@@ -59,6 +65,10 @@ fn report<L: Loss>(case: Case, l: &L) {
     };
     let mut f4 = || {
         black_box(l.grad_hess(t, p).unwrap().0[[0, 0]]);
+    };
+    let mut f4i = || {
+        l.grad_hess_into(t, p, &mut g3, &mut h3).unwrap();
+        black_box(h3[[0, 0]]);
     };
     // Row losses have no per-element values (an error, at once).
     let mut f5 = || {
@@ -70,7 +80,7 @@ fn report<L: Loss>(case: Case, l: &L) {
     let times = time_interleaved(
         30,
         &mut [
-            &mut f0, &mut f1, &mut f2, &mut f3, &mut f4, &mut f5, &mut f6,
+            &mut f0, &mut f1, &mut f1i, &mut f2, &mut f3, &mut f4, &mut f4i, &mut f5, &mut f6,
         ],
     );
     println!(
@@ -78,8 +88,8 @@ fn report<L: Loss>(case: Case, l: &L) {
         case.name(),
         losses::max_threads()
     );
-    println!("{:<26} {:>10} {:>10}", "path", "median ms", "min ms");
+    println!("{:<30} {:>10} {:>10}", "path", "median ms", "min ms");
     for (name, (med, min)) in names.iter().zip(times) {
-        println!("{name:<26} {med:>10.3} {min:>10.3}");
+        println!("{name:<30} {med:>10.3} {min:>10.3}");
     }
 }
