@@ -357,7 +357,9 @@ fn run<F: Float, T: Send>(work: usize, tasks: Vec<T>, f: impl Fn(T) -> F + Sync)
 /// NaN if any of `xs` is NaN, else 0: how output-only tasks report a NaN to [`run`].
 #[inline]
 fn nan_flag<F: Float>(xs: &[F]) -> F {
-    if xs.iter().any(|x| x.is_nan()) {
+    // A fold, not `any`: without the early exit the scan vectorizes (2^20 f32: 0.06 ms
+    // against 0.39), and a NaN is the rare case.
+    if xs.iter().fold(false, |seen, x| seen | x.is_nan()) {
         F::NAN
     } else {
         F::ZERO
