@@ -177,7 +177,8 @@ impl<'a> Emitter<'a> {
     }
 
     /// The arguments `z` whose `exp(-|z|)` the nodes `here` share: a `softplus` (or
-    /// `log_sigmoid`) and at least one other of the three, of `z` or `-z`. (`sigmoid(z)` with
+    /// `log_sigmoid`) and at least one other of the three, of `z` or `-z` (in a staged body,
+    /// a `softplus` alone). (`sigmoid(z)` with
     /// `sigmoid(-z)` alone, the second derivative of a sigmoid, keeps its two plain calls, and
     /// its generated code as it was. Once inlined, LLVM merges the identical exponentials of
     /// plain calls too; the shared local makes it certain, not up to the optimizer.)
@@ -191,8 +192,13 @@ impl<'a> Emitter<'a> {
                 *softplus |= !matches!(node, Node::Unary(Op1::Sigmoid, _));
             }
         }
+        // Staged, a lone `softplus` takes the parts too: the stage computes them a block at a
+        // time (its exponential and logarithm as short loops), where the call alone would run
+        // both as one long chain per element (a value-only pass of log-cosh took longer than
+        // its value and gradient).
+        let staged = self.staging.is_some();
         uses.into_iter()
-            .filter(|&(_, (count, softplus))| count >= 2 && softplus)
+            .filter(|&(_, (count, softplus))| softplus && (count >= 2 || staged))
             .map(|(z, _)| z)
             .collect()
     }
@@ -662,9 +668,16 @@ mod tests {
         assert_eq!(count(&value_grad, "sigmoid_of_parts"), 1, "{value_grad}");
         assert_eq!(count(&value_grad, "softplus"), 0, "{value_grad}");
         assert_eq!(count(&value_grad, "sigmoid"), 0, "{value_grad}");
-        // Alone, a softplus keeps its own call.
-        assert_eq!(count(&value, "softplus"), 1, "{value}");
-        assert_eq!(count(&value, "logistic_parts"), 0, "{value}");
+        // Alone, a softplus of the staged value goes through the stage too (its block
+        // computes the logarithms, not the sigmoids).
+        assert!(
+            value.contains(
+                "let e_y_pred = stage . logistic_parts (1u8 , 0usize , y_pred , false) ;"
+            ),
+            "{value}"
+        );
+        assert_eq!(count(&value, "softplus_of_parts"), 1, "{value}");
+        assert_eq!(count(&value, "softplus"), 0, "{value}");
         // sigmoid(y_pred) and sigmoid(-y_pred) without a softplus keep theirs (see
         // `shared_exponentials`).
         assert_eq!(count(&grad_hess, "logistic_parts"), 0, "{grad_hess}");
