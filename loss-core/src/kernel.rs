@@ -634,6 +634,15 @@ impl<F: Float> RunWeights<'_, F> {
             start: self.start + from,
             ..*self
         };
+        if self.group == 1 {
+            // A weight per element (inputs of shape `(n, 1)`): a vector loop, where the walk
+            // below would take a run, a bounds check and a fill per element.
+            let w = &self.w[from_here.start..][..out.len()];
+            for (o, &w) in out.iter_mut().zip(w) {
+                *o = w * scale;
+            }
+            return;
+        }
         for_each_weight_run(from_here, out.len(), |r, w| out[r].fill(w * scale));
     }
 }
@@ -997,36 +1006,38 @@ mod tests {
                         same_bits(m, want, || format!("{name} n={n} c={c}: row {r}"));
                     }
                 }
-                // Sample weights (a weight per 3 elements, the run starting at element 5 of
-                // the input): the sum of each value times its weight, as `sum_slice` sums
-                // them, and each derivative times weight times scale.
-                let (group, start) = (3, 5);
-                let w: Vec<F> = (0..(start + n) / group + 1)
-                    .map(|i| F::from_f64(0.25 + (i % 5) as f64 * 0.5))
-                    .collect();
-                let run = RunWeights {
-                    w: &w,
-                    group,
-                    start,
-                };
-                let wi = |i: usize| w[(start + i) / group];
-                let mut g = vec![F::NAN; n];
-                let v = LossKernel::flat_weighted_value_grad(&k, &t, &p, run, scale, &mut g);
-                let weighted: Vec<F> = (0..n).map(|i| values[i] * wi(i)).collect();
-                same_bits(v, crate::sum::sum_slice(&weighted), || {
-                    format!("{name} n={n}: weighted sum")
-                });
-                for i in 0..n {
-                    let (_, di) = ElementKernel::value_grad(&k, t[i], p[i]);
-                    same_bits(g[i], wi(i) * scale * di, || {
-                        format!("{name} n={n}: weighted element {i}")
+                // Sample weights (a weight per 3 elements, or one per element, the run
+                // starting at element 5 of the input): the sum of each value times its weight,
+                // as `sum_slice` sums them, and each derivative times weight times scale.
+                for group in [3, 1] {
+                    let start = 5;
+                    let w: Vec<F> = (0..(start + n) / group + 1)
+                        .map(|i| F::from_f64(0.25 + (i % 5) as f64 * 0.5))
+                        .collect();
+                    let run = RunWeights {
+                        w: &w,
+                        group,
+                        start,
+                    };
+                    let wi = |i: usize| w[(start + i) / group];
+                    let mut g = vec![F::NAN; n];
+                    let v = LossKernel::flat_weighted_value_grad(&k, &t, &p, run, scale, &mut g);
+                    let weighted: Vec<F> = (0..n).map(|i| values[i] * wi(i)).collect();
+                    same_bits(v, crate::sum::sum_slice(&weighted), || {
+                        format!("{name} n={n} group={group}: weighted sum")
+                    });
+                    for i in 0..n {
+                        let (_, di) = ElementKernel::value_grad(&k, t[i], p[i]);
+                        same_bits(g[i], wi(i) * scale * di, || {
+                            format!("{name} n={n} group={group}: weighted element {i}")
+                        });
+                    }
+                    let weighted: Vec<F> = (0..n).map(|i| only[i] * wi(i)).collect();
+                    let v = LossKernel::flat_weighted_value(&k, &t, &p, run);
+                    same_bits(v, crate::sum::sum_slice(&weighted), || {
+                        format!("{name} n={n} group={group}: weighted value-only sum")
                     });
                 }
-                let weighted: Vec<F> = (0..n).map(|i| only[i] * wi(i)).collect();
-                let v = LossKernel::flat_weighted_value(&k, &t, &p, run);
-                same_bits(v, crate::sum::sum_slice(&weighted), || {
-                    format!("{name} n={n}: weighted value-only sum")
-                });
             }
         }
         macro_rules! both {

@@ -2,7 +2,7 @@
 //! `grad_hess` (allocating and `_into`), `per_element`, `per_sample`, `forward`. f32, 2^20 elements in rows of 16,
 //! medians and minima in ms over interleaved rounds (threads: `LOSSES_NUM_THREADS`).
 //!
-//! `cargo run --release -p losses-benches --bin paths [-- logcosh|bce|mse|focal]`
+//! `cargo run --release -p losses-benches --bin paths [-- logcosh|bce|mse|focal|ce16 [COLUMNS]]`
 
 use std::hint::black_box;
 
@@ -30,7 +30,18 @@ fn main() {
 }
 
 fn report<L: Loss>(case: Case, l: &L) {
-    let x = inputs(case, 1 << 20, 7);
+    let mut x = inputs(case, 1 << 20, 7);
+    // `paths mse 1`: element-wise losses in rows of 1 (a weight per element).
+    if let Some(c) = std::env::args().nth(2) {
+        let c: usize = c.parse().expect("columns");
+        let shape = (x.p.len() / c, c);
+        x.t =
+            x.t.into_shape_with_order(shape)
+                .expect("columns divide 2^20");
+        x.p =
+            x.p.into_shape_with_order(shape)
+                .expect("columns divide 2^20");
+    }
     let (t, p) = (&x.t, &x.p);
     let rows = p.nrows();
     // Weights between 0.5 and 1.5, one per sample (row).
@@ -84,8 +95,9 @@ fn report<L: Loss>(case: Case, l: &L) {
         ],
     );
     println!(
-        "{} f32 2^20 in rows of 16, {} thread(s)",
+        "{} f32 2^20 in rows of {}, {} thread(s)",
         case.name(),
+        p.ncols(),
         losses::max_threads()
     );
     println!("{:<30} {:>10} {:>10}", "path", "median ms", "min ms");
