@@ -1008,7 +1008,8 @@ pub(crate) fn into_buffer<F: Float, D: Dimension, R>(
     pred_shape: &[usize],
     f: impl FnOnce(&mut [F]) -> Result<R>,
 ) -> Result<R> {
-    into_flat(grad, pred_shape, Buffer::Grad, f)
+    Buffer::Grad.check(grad.shape(), pred_shape)?;
+    as_flat(grad, f)
 }
 
 /// [`into_buffer`] for the two buffers of `grad_hess_into`; checks both shapes first.
@@ -1020,9 +1021,7 @@ pub(crate) fn into_buffers<F: Float, D: Dimension, R>(
 ) -> Result<R> {
     Buffer::Grad.check(grad.shape(), pred_shape)?;
     Buffer::Hess.check(hess.shape(), pred_shape)?;
-    into_flat(grad, pred_shape, Buffer::Grad, |g| {
-        into_flat(hess, pred_shape, Buffer::Hess, |h| f(g, h))
-    })
+    as_flat(grad, |g| as_flat(hess, |h| f(g, h)))
 }
 
 /// Which caller's buffer a shape error names.
@@ -1051,13 +1050,11 @@ impl Buffer {
     }
 }
 
-fn into_flat<F: Float, D: Dimension, R>(
+/// `f` on `buf` as a flat row-major slice (see [`into_buffer`]).
+fn as_flat<F: Float, D: Dimension, R>(
     buf: &mut ArrayRef<F, D>,
-    pred_shape: &[usize],
-    which: Buffer,
     f: impl FnOnce(&mut [F]) -> Result<R>,
 ) -> Result<R> {
-    which.check(buf.shape(), pred_shape)?;
     if let Some(s) = buf.as_slice_mut() {
         return f(s);
     }

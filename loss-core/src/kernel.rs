@@ -309,9 +309,6 @@ fn for_each_weight_run<F: Float>(
     n: usize,
     mut f: impl FnMut(std::ops::Range<usize>, F),
 ) {
-    if n == 0 {
-        return;
-    }
     // One division for the run, not one per weight (a division per row of 16 cost more
     // than MSE's whole weighted pass).
     let mut gi = w.start / w.group;

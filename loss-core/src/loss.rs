@@ -38,11 +38,12 @@ use crate::{DynLoss, Float, LossError, LossKernel, Reduction, Result};
 ///
 /// Bad input never panics: [`LossError::ShapeMismatch`], [`LossError::Empty`],
 /// [`LossError::WeightShape`], [`LossError::GradShape`], [`LossError::HessShape`],
-/// [`LossError::InvalidLabel`] (sparse losses), and [`LossError::NaNInput`] when a result is NaN because an input holds NaN (the
-/// inputs are only scanned when a result is NaN, so a NaN that does not reach the result, e.g.
-/// in the flat part of a hinge, is not reported). A loss whose parameters break their domain
-/// rule fails every call with [`LossError::InvalidParameter`]. When an `_into` method fails,
-/// the content of the buffer is unspecified.
+/// [`LossError::InvalidLabel`] (sparse losses), and [`LossError::NaNInput`] when a result is
+/// NaN because an input holds NaN (the inputs are only scanned when a result is NaN, so a NaN
+/// that does not reach the result, e.g. in the flat part of a hinge, is not reported). A loss
+/// whose parameters break their domain rule fails every call with
+/// [`LossError::InvalidParameter`]. When an `_into` method fails, the content of the buffer is
+/// unspecified.
 pub trait Loss: Send + Sync {
     /// The kernel evaluating the formula in float type `F`.
     type Kernel<F: Float>: LossKernel<F>;

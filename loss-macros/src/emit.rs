@@ -178,10 +178,10 @@ impl<'a> Emitter<'a> {
 
     /// The arguments `z` whose `exp(-|z|)` the nodes `here` share: a `softplus` (or
     /// `log_sigmoid`) and at least one other of the three, of `z` or `-z` (in a staged body,
-    /// a `softplus` alone). (`sigmoid(z)` with
-    /// `sigmoid(-z)` alone, the second derivative of a sigmoid, keeps its two plain calls, and
-    /// its generated code as it was. Once inlined, LLVM merges the identical exponentials of
-    /// plain calls too; the shared local makes it certain, not up to the optimizer.)
+    /// a `softplus` alone). (`sigmoid(z)` with `sigmoid(-z)` alone, the second derivative of
+    /// a sigmoid, keeps its two plain calls, and its generated code as it was. Once inlined,
+    /// LLVM merges the identical exponentials of plain calls too; the shared local makes it
+    /// certain, not up to the optimizer.)
     fn shared_exponentials(&self, here: &[NodeId]) -> HashSet<NodeId> {
         let mut uses: HashMap<NodeId, (usize, bool)> = HashMap::new();
         for &id in here {

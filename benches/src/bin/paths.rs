@@ -1,6 +1,7 @@
 //! The other entry points of one loss next to `value_and_grad_into`: with sample weights,
-//! `grad_hess` (allocating and `_into`), `per_element`, `per_sample`, `forward`. f32, 2^20 elements in rows of 16,
-//! medians and minima in ms over interleaved rounds (threads: `LOSSES_NUM_THREADS`).
+//! `grad_hess` (allocating and `_into`), `per_element`, `per_sample`, `forward`. f32, 2^20
+//! elements in rows of 16 (or COLUMNS), medians and minima in ms over interleaved rounds
+//! (threads: `LOSSES_NUM_THREADS`).
 //!
 //! `cargo run --release -p losses-benches --bin paths [-- logcosh|bce|mse|focal|ce16 [COLUMNS]]`
 
@@ -35,12 +36,8 @@ fn report<L: Loss>(case: Case, l: &L) {
     if let Some(c) = std::env::args().nth(2) {
         let c: usize = c.parse().expect("columns");
         let shape = (x.p.len() / c, c);
-        x.t =
-            x.t.into_shape_with_order(shape)
-                .expect("columns divide 2^20");
-        x.p =
-            x.p.into_shape_with_order(shape)
-                .expect("columns divide 2^20");
+        let reshape = |a: Array2<f32>| a.into_shape_with_order(shape).expect("c divides 2^20");
+        (x.t, x.p) = (reshape(x.t), reshape(x.p));
     }
     let (t, p) = (&x.t, &x.p);
     let rows = p.nrows();
