@@ -533,13 +533,18 @@ fn lane_loop(
             row_names.extend(accumulators.iter().map(|a| a.ident().clone()));
         }
         finished.extend(layout.row_level(em, quote!(), rest));
+        let acc: Vec<&Ident> = accumulators.iter().map(Accumulator::ident).collect();
+        let all: Vec<Ident> = acc.iter().map(|a| format_ident!("{a}_lanes")).collect();
+        // Lane by lane: lane `l` takes the elements `j = l, l + LANES, ...` in order, so each
+        // accumulator sees the updates of a row alone in the same order (the same bits),
+        // and a lane's accumulators are locals the compiler keeps in registers (indexed by
+        // a lane that changes with `j`, they were stored and loaded at every element).
         return quote! {
             #(#init)*
-            {
-                let whole = c - c % #lanes;
-                for j in 0..c {
-                    // Masked: the compiler then knows the index is in bounds.
-                    let lane = (if j < whole { j % #lanes } else { j - whole }) & (#lanes - 1);
+            for lane in 0..#lanes {
+                #(let mut #acc = #all[lane];)*
+                let mut j = lane;
+                while j < c {
                     let y_pred_j = &y_pred_t[j];
                     #true_j
                     #bind_j
@@ -553,7 +558,9 @@ fn lane_loop(
                         #store
                         #(#updates)*
                     }
+                    j += #lanes;
                 }
+                #(#all[lane] = #acc;)*
             }
             #finished
         };
@@ -792,16 +799,17 @@ impl Accumulator {
         };
         if grouped {
             let group = quote!(::losses::__private::GROUP_ROWS);
-            quote!(let mut #a = [[#start; #group]; #lanes];)
+            let all = format_ident!("{a}_lanes");
+            quote!(let mut #all = [[#start; #group]; #lanes];)
         } else {
             quote!(let mut #a = [#start; #lanes];)
         }
     }
 
-    /// Adds `e` to the accumulator's lane (`[lane]`, or `[lane][row]` when `grouped`).
+    /// Adds `e` to the accumulator's lane (`[lane]`; grouped, `[row]` of the lane's copy).
     fn update(&self, e: &TokenStream, grouped: bool) -> TokenStream {
         let index = if grouped {
-            quote!([lane][row])
+            quote!([row])
         } else {
             quote!([lane])
         };
@@ -887,9 +895,10 @@ impl Accumulator {
     /// same operations per row, in vector registers).
     fn finish_group(&self) -> (TokenStream, TokenStream) {
         let a = self.ident();
+        let all = format_ident!("{a}_lanes");
         let combine = format_ident!("group_lanes_{}", self.combine());
         (
-            quote!(let #a = ::losses::__private::#combine(&#a);),
+            quote!(let #a = ::losses::__private::#combine(&#all);),
             self.finish_combined(),
         )
     }
