@@ -389,7 +389,7 @@ fn block_value<F: Float, K: ElementKernel<F>>(
     k: &K,
     t: &[F],
     p: &[F],
-    weights: Option<&[F; BLOCK]>,
+    weights: Option<&[F; WEIGHTS]>,
     slots: &mut [[F; BLOCK]; STAGE_SLOTS],
 ) -> F {
     let n = t.len().min(p.len()).min(BLOCK);
@@ -529,10 +529,10 @@ multiversion! {
         w: RunWeights<'_, F>,
     ) -> F {
         let mut slots = [[F::ZERO; BLOCK]; STAGE_SLOTS];
-        let mut weights = [F::ZERO; BLOCK];
+        let mut weights = [F::ZERO; WEIGHTS];
         let mut s = PairwiseSum::new();
         for (b, (tb, pb)) in t.chunks(BLOCK).zip(p.chunks(BLOCK)).enumerate() {
-            w.fill(b * BLOCK, &mut weights[..pb.len()], F::ONE);
+            w.fill(b * BLOCK, &mut weights, pb.len(), F::ONE);
             s.add(block_value(k, tb, pb, Some(&weights), &mut slots));
         }
         s.sum()
@@ -552,15 +552,15 @@ multiversion! {
     ) -> F {
         let mut slots = [[F::ZERO; BLOCK]; STAGE_SLOTS];
         let mut weights = BlockWeights {
-            value: [F::ZERO; BLOCK],
-            grad: [F::ZERO; BLOCK],
+            value: [F::ZERO; WEIGHTS],
+            grad: [F::ZERO; WEIGHTS],
         };
         let mut s = PairwiseSum::new();
         let blocks = t.chunks(BLOCK).zip(p.chunks(BLOCK)).zip(g.chunks_mut(BLOCK));
         for (b, ((tb, pb), gb)) in blocks.enumerate() {
             let n = pb.len();
-            w.fill(b * BLOCK, &mut weights.value[..n], F::ONE);
-            w.fill(b * BLOCK, &mut weights.grad[..n], scale);
+            w.fill(b * BLOCK, &mut weights.value, n, F::ONE);
+            w.fill(b * BLOCK, &mut weights.grad, n, scale);
             s.add(block_value_grad(k, tb, pb, scale, gb, Some(&weights), &mut slots));
         }
         s.sum()
@@ -624,32 +624,55 @@ pub struct RunWeights<'a, F> {
 }
 
 impl<F: Float> RunWeights<'_, F> {
-    /// `out[j]` = `scale` times the weight of element `from + j` of the run.
+    /// `out[j]` = `scale` times the weight of element `from + j` of the run, for `j < n`
+    /// (`n <= BLOCK`; the entries after `n` are left undefined).
     #[inline(always)]
-    fn fill(&self, from: usize, out: &mut [F], scale: F) {
-        let from_here = RunWeights {
-            start: self.start + from,
-            ..*self
-        };
+    fn fill(&self, from: usize, out: &mut [F; WEIGHTS], n: usize, scale: F) {
+        let n = n.min(BLOCK);
+        let start = self.start + from;
         if self.group == 1 {
             // A weight per element (inputs of shape `(n, 1)`): a vector loop, where the walk
             // below would take a run, a bounds check and a fill per element.
-            let w = &self.w[from_here.start..][..out.len()];
+            let w = &self.w[start..][..n];
             for (o, &w) in out.iter_mut().zip(w) {
                 *o = w * scale;
             }
             return;
         }
-        for_each_weight_run(from_here, out.len(), |r, w| out[r].fill(w * scale));
+        if self.group <= SPLAT {
+            // Runs of at most `SPLAT` elements (rows of 2 to 16): each is a fixed-length
+            // store of `SPLAT` copies, whose excess the next run overwrites (or which lands
+            // in the padding after `BLOCK`); a fill of the run's own length was a loop of its
+            // own per run and cost more than MSE's weighted arithmetic.
+            let mut gi = start / self.group;
+            let (mut pos, mut next) = (0, (gi + 1) * self.group - start);
+            while pos < n {
+                // Always `Some`: `pos < n <= BLOCK`, and `out` has `SPLAT` entries more.
+                if let Some(run) = out[pos..].first_chunk_mut::<SPLAT>() {
+                    *run = [self.w[gi] * scale; SPLAT];
+                }
+                (pos, gi, next) = (next, gi + 1, next + self.group);
+            }
+            return;
+        }
+        let from_here = RunWeights { start, ..*self };
+        for_each_weight_run(from_here, n, |r, w| out[r].fill(w * scale));
     }
 }
+
+/// The longest weight run [`RunWeights::fill`] writes as one fixed-length store.
+const SPLAT: usize = 16;
+
+/// Entries of a block's weight buffer: a block and the padding the last fixed-length store
+/// may reach past it.
+const WEIGHTS: usize = BLOCK + SPLAT;
 
 /// The weights of one block's elements: for the value (the weight) and for the gradient
 /// (the weight times the gradient's scale, one product per element as unweighted code
 /// multiplies by its scale).
 struct BlockWeights<F> {
-    value: [F; BLOCK],
-    grad: [F; BLOCK],
+    value: [F; WEIGHTS],
+    grad: [F; WEIGHTS],
 }
 
 /// The element formula of a wrapped kernel, for scalar access (`loss_at`, ...).
@@ -1003,10 +1026,11 @@ mod tests {
                         same_bits(m, want, || format!("{name} n={n} c={c}: row {r}"));
                     }
                 }
-                // Sample weights (a weight per 3 elements, or one per element, the run
-                // starting at element 5 of the input): the sum of each value times its weight,
-                // as `sum_slice` sums them, and each derivative times weight times scale.
-                for group in [3, 1] {
+                // Sample weights (a weight per 3, 16 or 17 elements, or one per element: each
+                // way of filling a block's weights; the run starting at element 5 of the
+                // input): the sum of each value times its weight, as `sum_slice` sums them,
+                // and each derivative times weight times scale.
+                for group in [3, 1, 16, 17] {
                     let start = 5;
                     let w: Vec<F> = (0..(start + n) / group + 1)
                         .map(|i| F::from_f64(0.25 + (i % 5) as f64 * 0.5))

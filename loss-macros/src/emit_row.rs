@@ -815,19 +815,16 @@ impl Accumulator {
         };
         match self {
             Accumulator::Sum(a) | Accumulator::Mean(a) => quote!(#a #index += #e;),
-            // In a row, `max` as a comparison: one `maxps` per chunk instead of three
-            // operations that also guard against a NaN accumulator, which cannot arise here
-            // (it starts at -inf and a NaN `e` never compares greater). So a NaN is skipped
-            // either way, and a row's maximum pass runs a chain of one operation per chunk. In
-            // a group the comparison made the loop much slower (measured); it keeps `max`.
-            Accumulator::Max(a) if !grouped => {
+            // `max` as a comparison: one `maxps` per chunk instead of three operations that
+            // also guard against a NaN accumulator, which cannot arise here (it starts at
+            // -inf and a NaN `e` never compares greater). So a NaN is skipped either way, and
+            // the maximum pass runs a chain of one operation per chunk.
+            Accumulator::Max(a) => {
                 quote!(#a #index = { let e = #e; if e > #a #index { e } else { #a #index } };)
             }
-            Accumulator::Min(a) if !grouped => {
+            Accumulator::Min(a) => {
                 quote!(#a #index = { let e = #e; if e < #a #index { e } else { #a #index } };)
             }
-            Accumulator::Max(a) => quote!(#a #index = #a #index.max(#e);),
-            Accumulator::Min(a) => quote!(#a #index = #a #index.min(#e);),
             Accumulator::SumExp {
                 sum,
                 max,
