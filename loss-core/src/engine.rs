@@ -1349,6 +1349,56 @@ mod tests {
     }
 
     #[test]
+    fn row_maxima_are_found_in_every_chain_and_the_tail() {
+        use crate::builtins::{CategoricalHinge, SparseCategoricalCrossentropy};
+        // Rows of 70: two quads of 32 (four chains of comparisons each) and a tail of 6. Row
+        // `r` has its largest logit at `j = r`, 200 above the rest: a maximum missed by the
+        // four-chain pass would overflow the exponential (`e^200` is not an f32).
+        let c = 70;
+        let p = Array2::from_shape_fn((c, c), |(r, j)| {
+            if j == r {
+                200.0 + (r % 7) as f32
+            } else {
+                ((r * 31 + j * 17) % 23) as f32 / 4.0 - 3.0
+            }
+        });
+        let labels = Array2::from_shape_fn((c, 1), |(r, _)| ((r * 13) % c) as f32);
+        let ce = SparseCategoricalCrossentropy::default().from_logits(true);
+        let per = ce.per_sample(&labels, &p).unwrap();
+        let (v, g) = ce.value_and_grad(&labels, &p).unwrap();
+        let mut mean = 0.0;
+        for r in 0..c {
+            let row: Vec<f64> = p.row(r).iter().map(|&x| f64::from(x)).collect();
+            let lse = row[r] + row.iter().map(|x| (x - row[r]).exp()).sum::<f64>().ln();
+            let want = lse - row[(r * 13) % c];
+            mean += want / c as f64;
+            let got = f64::from(per[r]);
+            assert!(
+                (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "row {r}: {got} {want}"
+            );
+            // The gradient of the mean: (softmax - one-hot) / rows.
+            for j in 0..c {
+                let onehot = if j == (r * 13) % c { 1.0 } else { 0.0 };
+                let want = ((row[j] - lse).exp() - onehot) / c as f64;
+                let got = f64::from(g[[r, j]]);
+                assert!((got - want).abs() <= 1e-6, "row {r}, {j}: {got} {want}");
+            }
+        }
+        assert!((f64::from(v) - mean).abs() <= 1e-5 * mean, "{v} {mean}");
+        // A dense row's maximum (categorical hinge: the largest wrong-class score), with the
+        // one-hot label away from the maximum.
+        let t = Array2::from_shape_fn((c, c), |(r, j)| f32::from(u8::from(j == (r + 1) % c)));
+        let hinge = CategoricalHinge::default().per_sample(&t, &p).unwrap();
+        for r in 0..c {
+            let neg = (0..c).filter(|&j| j != (r + 1) % c).map(|j| p[[r, j]]);
+            let neg = neg.fold(f32::NEG_INFINITY, f32::max);
+            let want = (neg - p[[r, (r + 1) % c]] + 1.0).max(0.0);
+            assert_eq!(hinge[r], want, "hinge row {r}");
+        }
+    }
+
+    #[test]
     fn f32_over_2_pow_24_is_accurate_and_deterministic() {
         // 2^24 elements in rows of 16: the f32 result within 1e-6 of the f64 one, the same
         // bits for 1 and 3 threads.

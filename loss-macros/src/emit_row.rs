@@ -624,10 +624,19 @@ fn lane_loop(
     // which the next row's first pass (its maximum) would otherwise wait for.
     // A pass that only sums exponentials runs its whole blocks staged (see `staged_exps`) and
     // the rest of the row as any pass, from `offset`.
+    let extremes = accumulators
+        .iter()
+        .all(|a| matches!(a, Accumulator::Max(_) | Accumulator::Min(_)));
     let staged = match (outputs, accumulators) {
         (0, [sum_exp @ Accumulator::SumExp { .. }]) => {
             Some(staged_exps(sum_exp, &exprs[0], &stmts, labels))
         }
+        (0, [_, ..]) if extremes => Some(extremes_in_four_chains(
+            accumulators,
+            &stmts,
+            &updates,
+            labels,
+        )),
         _ => None,
     };
     let offset = staged.as_ref().map(|_| quote!(offset+));
@@ -747,6 +756,80 @@ fn staged_exps(
         let y_pred_row = &y_pred_row[offset..];
         #dense_rest
         #cache_rest
+    }
+}
+
+/// The leading whole quads (4 chunks) of a pass that only takes maxima or minima, with four
+/// copies of each accumulator: four independent chains of comparisons, where one chain waited
+/// for each comparison before the next (a quarter of the time of softmax cross-entropy over
+/// rows of 1000). The result is the same whatever the order (the extreme of the elements; a
+/// NaN is skipped by every comparison), except possibly the sign of a zero extreme. Leaves
+/// the rest of the row (`y_pred_row`, `y_true_row`, rebound) to the plain loop, from `offset`.
+fn extremes_in_four_chains(
+    accumulators: &[Accumulator],
+    stmts: &TokenStream,
+    updates: &[TokenStream],
+    labels: Labels,
+) -> TokenStream {
+    let lanes = LANES;
+    let acc: Vec<&Ident> = accumulators.iter().map(Accumulator::ident).collect();
+    let (dense_split, dense_rest) = match labels {
+        Labels::Dense => (
+            quote!(let (y_true_quads, _) = y_true_row.as_chunks::<{ 4 * #lanes }>();),
+            quote!(let y_true_row = &y_true_row[offset..];),
+        ),
+        Labels::Sparse => (quote!(), quote!()),
+    };
+    let chains = (0..4usize).map(|k| {
+        let copies: Vec<Ident> = acc.iter().map(|a| format_ident!("{a}_{k}")).collect();
+        let y_true = match labels {
+            Labels::Dense => quote!(let y_true = y_true_quads[q][#k * #lanes + lane];),
+            Labels::Sparse => quote!(let y_true = if j == label { F::ONE } else { F::ZERO };),
+        };
+        quote! {
+            {
+                #(let mut #acc = #copies;)*
+                for lane in 0..#lanes {
+                    let (j, at) = (q * 4 * #lanes + #k * #lanes + lane, lane);
+                    let y_pred = y_pred_quads[q][#k * #lanes + lane];
+                    #y_true
+                    #stmts
+                    #(#updates)*
+                }
+                #(#copies = #acc;)*
+            }
+        }
+    });
+    let mut copies = TokenStream::new();
+    let mut combine = TokenStream::new();
+    for a in accumulators {
+        let name = a.ident();
+        let k: Vec<Ident> = (0..4).map(|k| format_ident!("{name}_{k}")).collect();
+        copies.extend(quote!(#(let mut #k = #name;)*));
+        let pick = match a {
+            Accumulator::Max(_) => quote!(>),
+            _ => quote!(<),
+        };
+        let (first, later) = (&k[0], &k[1..]);
+        combine.extend(quote! {
+            for lane in 0..#lanes {
+                let mut m = #first[lane];
+                #(if #later[lane] #pick m { m = #later[lane]; })*
+                #name[lane] = m;
+            }
+        });
+    }
+    quote! {
+        let (y_pred_quads, _) = y_pred_row.as_chunks::<{ 4 * #lanes }>();
+        #dense_split
+        let offset = y_pred_quads.len() * 4 * #lanes;
+        #copies
+        for q in 0..y_pred_quads.len() {
+            #(#chains)*
+        }
+        #combine
+        let y_pred_row = &y_pred_row[offset..];
+        #dense_rest
     }
 }
 
