@@ -330,8 +330,8 @@ fn run<F: Float, T: Send>(work: usize, tasks: Vec<T>, f: impl Fn(T) -> F + Sync)
     // slowed by the rest of the machine takes fewer tasks instead of holding the others up.
     // Each result is filed under its task's index, so the sum is in task order. The calling
     // thread is one of the workers (`in_place_scope`), so it starts at once instead of
-    // sleeping while a pool thread wakes up for it (tens of microseconds, which at 2^20
-    // elements was a sixth of the call).
+    // sleeping while a pool thread wakes up for it (measured: calls over 2^17 and 2^18
+    // elements took up to a third less).
     let count = tasks.len();
     let queue = std::sync::Mutex::new(tasks.into_iter().enumerate());
     let partials = std::sync::Mutex::new(vec![F::ZERO; count]);

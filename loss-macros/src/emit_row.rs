@@ -761,7 +761,7 @@ fn staged_exps(
 
 /// The leading whole quads (4 chunks) of a pass that only takes maxima or minima, with four
 /// copies of each accumulator: four independent chains of comparisons, where one chain waited
-/// for each comparison before the next (a quarter of the time of softmax cross-entropy over
+/// for each comparison before the next (an eighth of the samples of softmax cross-entropy over
 /// rows of 1000). The result is the same whatever the order (the extreme of the elements; a
 /// NaN is skipped by every comparison), except possibly the sign of a zero extreme. Leaves
 /// the rest of the row (`y_pred_row`, `y_true_row`, rebound) to the plain loop, from `offset`.
@@ -901,7 +901,8 @@ impl Accumulator {
             // `max` as a comparison: one `maxps` per chunk instead of three operations that
             // also guard against a NaN accumulator, which cannot arise here (it starts at
             // -inf and a NaN `e` never compares greater). So a NaN is skipped either way, and
-            // the maximum pass runs a chain of one operation per chunk.
+            // the maximum pass runs one operation per chunk (in four chains over a long row,
+            // see `extremes_in_four_chains`).
             Accumulator::Max(a) => {
                 quote!(#a #index = { let e = #e; if e > #a #index { e } else { #a #index } };)
             }
