@@ -639,23 +639,20 @@ impl<F: Float> RunWeights<'_, F> {
             }
             return;
         }
+        let from_here = RunWeights { start, ..*self };
         if self.group <= SPLAT {
             // Runs of at most `SPLAT` elements (rows of 2 to 16): each is a fixed-length
             // store of `SPLAT` copies, whose excess the next run overwrites (or which lands
             // in the padding after `BLOCK`); a fill of the run's own length was a loop of its
             // own per run and cost more than MSE's weighted arithmetic.
-            let mut gi = start / self.group;
-            let (mut pos, mut next) = (0, (gi + 1) * self.group - start);
-            while pos < n {
-                // Always `Some`: `pos < n <= BLOCK`, and `out` has `SPLAT` entries more.
-                if let Some(run) = out[pos..].first_chunk_mut::<SPLAT>() {
-                    *run = [self.w[gi] * scale; SPLAT];
+            for_each_weight_run(from_here, n, |r, w| {
+                // Always `Some`: `r.start < n <= BLOCK`, and `out` has `SPLAT` entries more.
+                if let Some(run) = out[r.start..].first_chunk_mut::<SPLAT>() {
+                    *run = [w * scale; SPLAT];
                 }
-                (pos, gi, next) = (next, gi + 1, next + self.group);
-            }
+            });
             return;
         }
-        let from_here = RunWeights { start, ..*self };
         for_each_weight_run(from_here, n, |r, w| out[r].fill(w * scale));
     }
 }
