@@ -79,6 +79,12 @@ pub trait Float:
     fn from_usize(n: usize) -> Self;
 
     fn ln(self) -> Self;
+    /// `ln x` for `x` a positive normal number or NaN, with the bits of [`ln`](Float::ln)
+    /// there; any other argument gives an unspecified number (never a panic). The `#[loss]`
+    /// macro calls it where it has proved the argument's range, as in `ln(clip(p, eps, 1 -
+    /// eps))`: it skips the tests for zero, negative, subnormal and infinite arguments.
+    #[doc(hidden)]
+    fn ln_normal(self) -> Self;
     fn exp(self) -> Self;
     fn sqrt(self) -> Self;
     fn abs(self) -> Self;
@@ -247,7 +253,7 @@ macro_rules! forward {
 }
 
 macro_rules! impl_float {
-    ($t:ident, $field:ident, $ln:ident, $exp:ident, $ln_1p:ident, $exp_m1:ident, $tanh:ident,
+    ($t:ident, $field:ident, $ln:ident, $ln_normal:ident, $exp:ident, $ln_1p:ident, $exp_m1:ident, $tanh:ident,
      $powf:ident, $sigmoid:ident, $softplus:ident, $exp_neg_abs:ident, $sigmoid_with:ident,
      $softplus_with:ident, $exp_nonpositive:ident, $exp_nonpositive_block:ident,
      $logistic_parts:ident,
@@ -292,6 +298,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn ln(self) -> Self {
                 vmath::$ln(self)
+            }
+            #[inline(always)]
+            fn ln_normal(self) -> Self {
+                vmath::$ln_normal(self)
             }
             #[inline(always)]
             fn exp(self) -> Self {
@@ -366,6 +376,7 @@ impl_float!(
     f32,
     make_f32,
     ln_f32,
+    ln_normal_f32,
     exp_f32,
     ln_1p_f32,
     exp_m1_f32,
@@ -385,6 +396,7 @@ impl_float!(
     f64,
     make_f64,
     ln_f64,
+    ln_normal_f64,
     exp_f64,
     ln_1p_f64,
     exp_m1_f64,

@@ -233,14 +233,32 @@ pub fn exp_m1_f32(x: f32) -> f32 {
 /// `ln x`.
 #[inline(always)]
 pub fn ln_f32(x: f32) -> f32 {
-    const SQRT2: f32 = std::f32::consts::SQRT_2;
     // Subnormals are scaled into the normal range first.
     let sub = x < f32::MIN_POSITIVE;
     let xs = if sub { x * 8_388_608.0 } else { x };
-    let bits = xs.to_bits();
+    let y = ln_normal_part_f32(xs, if sub { 127.0 + 23.0 } else { 127.0 });
+    let y = if x == f32::INFINITY { x } else { y };
+    let y = if x == 0.0 { f32::NEG_INFINITY } else { y };
+    if x >= 0.0 { y } else { f32::NAN } // negative or NaN
+}
+
+/// `ln x` for `x` a positive normal number or NaN (the same bits as [`ln_f32`] there); any
+/// other argument gives an unspecified number. The macro calls it where it has proved the
+/// argument's range (`ln(clip(p, eps, 1 - eps))`): it skips the tests of the general one.
+#[inline(always)]
+pub fn ln_normal_f32(x: f32) -> f32 {
+    let y = ln_normal_part_f32(x, 127.0);
+    if x.is_nan() { x } else { y }
+}
+
+/// `ln x` for a positive normal `x`, its exponent biased by `bias` (127, or 150 for a
+/// subnormal scaled by 2^23).
+#[inline(always)]
+fn ln_normal_part_f32(x: f32, bias: f32) -> f32 {
+    const SQRT2: f32 = std::f32::consts::SQRT_2;
+    let bits = x.to_bits();
     // The exponent as a float: 2^23 + biased exponent, read through the bits.
-    let e = f32::from_bits(0x4b00_0000 | ((bits >> 23) & 0xff)) - (8_388_608.0 + 127.0);
-    let e = if sub { e - 23.0 } else { e };
+    let e = f32::from_bits(0x4b00_0000 | ((bits >> 23) & 0xff)) - (8_388_608.0 + bias);
     let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000); // [1, 2)
     let big = m > SQRT2;
     let m = if big { m * 0.5 } else { m };
@@ -262,10 +280,7 @@ pub fn ln_f32(x: f32) -> f32 {
     let y = e.mul_add(-2.121_944_4e-4, y);
     let y = y - 0.5 * z;
     let y = f + y;
-    let y = e.mul_add(0.693_359_375, y);
-    let y = if x == f32::INFINITY { x } else { y };
-    let y = if x == 0.0 { f32::NEG_INFINITY } else { y };
-    if x >= 0.0 { y } else { f32::NAN } // negative or NaN
+    e.mul_add(0.693_359_375, y)
 }
 
 /// `ln(1 + x)`, accurate near 0.
@@ -605,22 +620,35 @@ pub fn exp_m1_f64(x: f64) -> f64 {
 /// `ln x`.
 #[inline(always)]
 pub fn ln_f64(x: f64) -> f64 {
-    const SQRT2: f64 = std::f64::consts::SQRT_2;
-    const TWO52: f64 = 4_503_599_627_370_496.0;
     let sub = x < f64::MIN_POSITIVE;
     let xs = if sub { x * 18_014_398_509_481_984.0 } else { x }; // 2^54
-    let bits = xs.to_bits();
-    let e = f64::from_bits(0x4330_0000_0000_0000 | ((bits >> 52) & 0x7ff)) - (TWO52 + 1023.0);
-    let e = if sub { e - 54.0 } else { e };
+    let y = ln_normal_part_f64(xs, if sub { 1023.0 + 54.0 } else { 1023.0 });
+    let y = if x == f64::INFINITY { x } else { y };
+    let y = if x == 0.0 { f64::NEG_INFINITY } else { y };
+    if x >= 0.0 { y } else { f64::NAN }
+}
+
+/// `ln x` for `x` a positive normal number or NaN (the same bits as [`ln_f64`] there); see
+/// [`ln_normal_f32`].
+#[inline(always)]
+pub fn ln_normal_f64(x: f64) -> f64 {
+    let y = ln_normal_part_f64(x, 1023.0);
+    if x.is_nan() { x } else { y }
+}
+
+/// `ln x` for a positive normal `x`, its exponent biased by `bias` (1023, or 1077 for a
+/// subnormal scaled by 2^54).
+#[inline(always)]
+fn ln_normal_part_f64(x: f64, bias: f64) -> f64 {
+    const SQRT2: f64 = std::f64::consts::SQRT_2;
+    const TWO52: f64 = 4_503_599_627_370_496.0;
+    let bits = x.to_bits();
+    let e = f64::from_bits(0x4330_0000_0000_0000 | ((bits >> 52) & 0x7ff)) - (TWO52 + bias);
     let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
     let big = m > SQRT2;
     let m = if big { m * 0.5 } else { m };
     let e = if big { e + 1.0 } else { e };
-    let f = m - 1.0;
-    let y = ln_reduced_f64(f, e);
-    let y = if x == f64::INFINITY { x } else { y };
-    let y = if x == 0.0 { f64::NEG_INFINITY } else { y };
-    if x >= 0.0 { y } else { f64::NAN }
+    ln_reduced_f64(m - 1.0, e)
 }
 
 /// `k ln 2 + ln(1 + f)` for `f` in `[sqrt(1/2) - 1, sqrt(2) - 1]` (fdlibm: `ln(1 + f) = f -
@@ -1585,13 +1613,47 @@ pub(crate) mod tests {
         println!("powf: max {worst32:.3} (f32), {worst64:.3} (f64) of the bound");
     }
 
+    /// `ln_normal` is `ln` wherever its contract holds: positive normal numbers and NaN
+    /// (random bit patterns, uniform and log-uniform samples; the ends of the range).
+    #[test]
+    fn ln_normal_has_the_bits_of_ln_on_positive_normals_and_nan() {
+        let keep32 = |x: &f32| x.is_nan() || (x.is_normal() && *x > 0.0);
+        let mut xs: Vec<f32> = points32(N, 0.0, 4.0, 5)
+            .into_iter()
+            .filter(keep32)
+            .collect();
+        xs.extend([f32::MIN_POSITIVE, f32::MAX, 1e-7, 1.0 - 1e-7, -f32::NAN]);
+        assert!(xs.len() > N / 4, "{} points", xs.len());
+        for x in xs {
+            let (want, got) = (ln_f32(x), ln_normal_f32(x));
+            assert!(
+                want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan()),
+                "f32 at {x:e}: ln {want:e}, ln_normal {got:e}"
+            );
+        }
+        let keep64 = |x: &f64| x.is_nan() || (x.is_normal() && *x > 0.0);
+        let mut xs: Vec<f64> = points64(N, 0.0, 4.0, 6)
+            .into_iter()
+            .filter(keep64)
+            .collect();
+        xs.extend([f64::MIN_POSITIVE, f64::MAX, 1e-7, 1.0 - 1e-7, -f64::NAN]);
+        assert!(xs.len() > N / 4, "{} points", xs.len());
+        for x in xs {
+            let (want, got) = (ln_f64(x), ln_normal_f64(x));
+            assert!(
+                want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan()),
+                "f64 at {x:e}: ln {want:e}, ln_normal {got:e}"
+            );
+        }
+    }
+
     /// The bits of every function, computed in a loop compiled for the baseline (where
     /// `mul_add` is the runtime library's `fma` on x86-64) and in the same loop compiled for
     /// AVX2+FMA (where it is one instruction and the loop is vectorized): the contract of
     /// `simd`, that the instruction set a loop runs on never changes a result.
     #[test]
     fn every_instruction_set_gives_the_same_bits() {
-        const W: usize = 12;
+        const W: usize = 13;
         #[inline(always)]
         fn bits32(xs: &[f32], out: &mut [[u32; W]]) {
             for (&x, o) in xs.iter().zip(out.iter_mut()) {
@@ -1600,6 +1662,7 @@ pub(crate) mod tests {
                     exp_f32(x),
                     exp_nonpositive_f32(-x.abs()),
                     ln_f32(x),
+                    ln_normal_f32(x.abs()),
                     ln_1p_f32(x),
                     exp_m1_f32(x),
                     tanh_f32(x),
@@ -1621,6 +1684,7 @@ pub(crate) mod tests {
                     exp_f64(x),
                     exp_nonpositive_f64(-x.abs()),
                     ln_f64(x),
+                    ln_normal_f64(x.abs()),
                     ln_1p_f64(x),
                     exp_m1_f64(x),
                     tanh_f64(x),

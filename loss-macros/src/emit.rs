@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 
-use crate::symbolic::{Cmp, Graph, Node, NodeId, Op1, Op2};
+use crate::symbolic::{Cmp, Graph, Node, NodeId, Op1, Op2, range};
 
 /// What leaf nodes refer to in the generated code.
 pub struct Bindings<'a> {
@@ -483,8 +483,12 @@ impl<'a> Emitter<'a> {
         }
         match node {
             Node::Unary(op, a) => {
+                // A logarithm of a positive normal number (`ln(clip(p, eps, 1 - eps))`) skips
+                // the general one's tests for zero, negatives, subnormals and infinity.
+                let normal = op == Op1::Ln && range::is_positive_normal(self.graph, a);
                 let a = self.reference(a);
                 let method = match (op, op.name()) {
+                    _ if normal => "ln_normal",
                     (_, Some(name)) => name,
                     (Op1::Powi(n), None) => return quote_spanned!(span=> #a.powi(#n)),
                     _ => return quote_spanned!(span=> -#a),
@@ -682,6 +686,29 @@ mod tests {
         // `shared_exponentials`).
         assert_eq!(count(&grad_hess, "logistic_parts"), 0, "{grad_hess}");
         assert_eq!(count(&grad_hess, "sigmoid"), 2, "{grad_hess}");
+    }
+
+    #[test]
+    fn logarithms_of_clipped_probabilities_skip_the_special_cases() {
+        let [value, value_grad, _] = kernel_methods(quote! {
+            fn bce(y_true: f64, y_pred: f64) -> f64 {
+                let p = clip(y_pred, 1e-7, 1.0 - 1e-7);
+                -(y_true * p.ln() + (1.0 - y_true) * (1.0 - p).ln())
+            }
+        });
+        for body in [&value, &value_grad] {
+            assert_eq!(count(body, "ln_normal"), 2, "{body}");
+            assert_eq!(count(body, "ln"), 0, "{body}");
+        }
+        // Unclipped, or clipped to 1 (where `1 - p` is 0): the general logarithm.
+        let [value, ..] = kernel_methods(quote! {
+            fn bce(y_true: f64, y_pred: f64) -> f64 {
+                let p = clip(y_pred, 1e-7, 1.0);
+                -(y_true * y_pred.ln() + (1.0 - y_true) * (1.0 - p).ln())
+            }
+        });
+        assert_eq!(count(&value, "ln_normal"), 0, "{value}");
+        assert_eq!(count(&value, "ln"), 2, "{value}");
     }
 
     #[test]

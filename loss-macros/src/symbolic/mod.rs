@@ -1,7 +1,7 @@
 //! The symbolic core of the `#[loss]` compiler: the expression DAG ([`ir`]), its simplifying
 //! constructors ([`simplify`]), the derivative with respect to `y_pred` ([`diff`]), a reference
-//! evaluator with an independent forward-mode check ([`eval`]), and math text for rustdoc
-//! ([`text`]).
+//! evaluator with an independent forward-mode check ([`eval`]), value ranges ([`range`]), and
+//! math text for rustdoc ([`text`]).
 //!
 //! Only `std` and `proc_macro2::Span` are used here, so every stage is testable without a
 //! proc-macro context and without `syn`.
@@ -13,6 +13,7 @@
 pub mod diff;
 pub mod eval;
 pub mod ir;
+pub mod range;
 pub mod rowdiff;
 pub mod roweval;
 pub mod simplify;

@@ -393,3 +393,74 @@ fn hyper_dual_numbers_agree_with_finite_differences() {
     assert!(mismatches.is_empty(), "{mismatches:#?}");
     assert!(compared >= 1000, "only {compared} compared");
 }
+
+/// Value ranges hold: for random expressions and inputs (extreme ones included), every node's
+/// value, computed in f64, is NaN or inside the range the analysis gives it; and the ranges
+/// are not all trivially unbounded (clips of the inputs are bounded).
+#[test]
+fn values_stay_inside_their_ranges() {
+    let mut r = Rng(0x5851_f42d_4c95_7f2d);
+    let (mut checked, mut bounded, mut failures) = (0usize, 0usize, Vec::new());
+    let extremes = [
+        0.0,
+        -0.0,
+        1e-7,
+        1.0,
+        -1.0,
+        1e30,
+        -1e30,
+        f64::INFINITY,
+        f64::NAN,
+    ];
+    for _ in 0..3000 {
+        let e = gen_expr(&mut r, 4);
+        let mut g = Graph::new();
+        let f = build(&mut g, &e);
+        let nodes: Vec<NodeId> = g
+            .reachable(&[f])
+            .into_iter()
+            .filter(|&id| !g.is_bool(id))
+            .collect();
+        let ranges: Vec<_> = nodes.iter().map(|&id| range::of_f64(&g, id)).collect();
+        bounded += ranges
+            .iter()
+            .filter(|rg| rg.lo.is_finite() || rg.hi.is_finite())
+            .count();
+        for _ in 0..6 {
+            let pick = |r: &mut Rng, lo: f64, hi: f64| {
+                if r.below(3) == 0 {
+                    r.pick(&extremes)
+                } else {
+                    r.range(lo, hi)
+                }
+            };
+            let (y_true, y_pred) = (pick(&mut r, 0.0, 1.0), pick(&mut r, -3.0, 3.0));
+            let params = [pick(&mut r, 0.2, 2.5), pick(&mut r, -1.5, 1.5)];
+            let env = Env {
+                y_true,
+                y_pred,
+                params: &params,
+                bool_params: &[r.below(2) == 0, r.below(2) == 0],
+                externs: &[std::f64::consts::PI, std::f64::consts::LN_2],
+            };
+            let all = values(&g, &[f], &env);
+            for (&id, rg) in nodes.iter().zip(&ranges) {
+                let v = all[id.index()];
+                checked += 1;
+                let inside = (v.is_nan() && rg.nan) || (rg.lo <= v && v <= rg.hi);
+                if !inside {
+                    failures.push(format!(
+                        "{v} outside {rg:?}: node {id:?} of {e:?} at {env:?}"
+                    ));
+                }
+            }
+        }
+    }
+    println!("ranges: {checked} values checked, {bounded} bounded ranges");
+    assert!(
+        failures.is_empty(),
+        "{:#?}",
+        &failures[..failures.len().min(5)]
+    );
+    assert!(bounded >= 1000, "only {bounded} bounded ranges");
+}
