@@ -323,6 +323,9 @@ fn hoist_row_values(em: &mut Emitter, graph: &Graph, roots: &[NodeId]) -> TokenS
 /// chunk in vector registers (one accumulator would chain every addition to the previous).
 const LANES: usize = 8;
 
+/// Lanes a grouped loop runs together (a divisor of [`LANES`]).
+const INTERLEAVED: usize = 4;
+
 /// The loops over the row that compute `reductions` (which use no reduction that is not yet
 /// computed) and hand the element outputs `outputs` to `write`: a first loop for the maxima
 /// of `logsumexp`s, then one for everything else. With `cache`, the pass of its logsumexp
@@ -535,16 +538,14 @@ fn lane_loop(
         finished.extend(layout.row_level(em, quote!(), rest));
         let acc: Vec<&Ident> = accumulators.iter().map(Accumulator::ident).collect();
         let all: Vec<Ident> = acc.iter().map(|a| format_ident!("{a}_lanes")).collect();
-        // Lane by lane: lane `l` takes the elements `j = l, l + LANES, ...` in order, so each
-        // accumulator sees the updates of a row alone in the same order (the same bits),
-        // and a lane's accumulators are locals the compiler keeps in registers (indexed by
-        // a lane that changes with `j`, they were stored and loaded at every element).
-        return quote! {
-            #(#init)*
-            for lane in 0..#lanes {
-                #(let mut #acc = #all[lane];)*
-                let mut j = lane;
-                while j < c {
+        // Element `j + u` of the row for every row of the group, updating lane `lane + u`'s
+        // accumulators (`{acc}_{u}`, borrowed under the accumulators' own names).
+        let element = |u: usize| {
+            let mine: Vec<Ident> = acc.iter().map(|a| format_ident!("{a}_{u}")).collect();
+            quote! {
+                {
+                    let j = j + #u;
+                    #(let #acc = &mut #mine;)*
                     let y_pred_j = &y_pred_t[j];
                     #true_j
                     #bind_j
@@ -558,9 +559,44 @@ fn lane_loop(
                         #store
                         #(#updates)*
                     }
+                }
+            }
+        };
+        let both: Vec<TokenStream> = (0..INTERLEAVED).map(element).collect();
+        let rest: Vec<TokenStream> = (0..INTERLEAVED)
+            .map(|u| {
+                let one = element(u);
+                quote!(if j + #u < c { #one })
+            })
+            .collect();
+        let (take, give): (Vec<TokenStream>, Vec<TokenStream>) = (0..INTERLEAVED)
+            .map(|u| {
+                let mine: Vec<Ident> = acc.iter().map(|a| format_ident!("{a}_{u}")).collect();
+                (
+                    quote!(#(let mut #mine = #all[lane + #u];)*),
+                    quote!(#(#all[lane + #u] = #mine;)*),
+                )
+            })
+            .unzip();
+        let interleaved = INTERLEAVED;
+        // Lanes `INTERLEAVED` at a time: lane `l` takes the elements `j = l, l + LANES, ...`
+        // in order, so each accumulator sees the updates of a row alone in the same order (the
+        // same bits); the lanes taken together are independent chains in one block, which
+        // the processor overlaps (one lane at a time, a chain as long as an exponential
+        // waited on its own latency), and their accumulators are locals the compiler keeps in
+        // registers. The joint loop runs while every lane has an element; each lane has at
+        // most one after it.
+        return quote! {
+            #(#init)*
+            for lane in (0..#lanes).step_by(#interleaved) {
+                #(#take)*
+                let mut j = lane;
+                while j + (#interleaved - 1) < c {
+                    #(#both)*
                     j += #lanes;
                 }
-                #(#all[lane] = #acc;)*
+                #(#rest)*
+                #(#give)*
             }
             #finished
         };

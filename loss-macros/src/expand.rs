@@ -287,7 +287,13 @@ impl<'a> Expansion<'a> {
             quote! {
                 const GROUPED: bool = true;
 
-                #[inline(always)]
+                // The row methods are inlined where optimized (the loops calling them are
+                // compiled for several instruction sets, and only inlined code takes them
+                // on) and called in debug builds, which keep every local of inlined code on
+                // the caller's stack: the grouped lanes' copies of the body took the frames of
+                // the engine's row loops to about a megabyte.
+                #[cfg_attr(not(debug_assertions), inline(always))]
+                #[cfg_attr(debug_assertions, inline)]
                 fn group_value_grad(
                     &self,
                     y_true_rows: &[F],
@@ -324,13 +330,15 @@ impl<'a> Expansion<'a> {
 
                 #group
 
-                #[inline(always)]
+                #[cfg_attr(not(debug_assertions), inline(always))]
+                #[cfg_attr(debug_assertions, inline)]
                 fn row_value(&self, y_true_row: &[F], y_pred_row: &[F]) -> F {
                     #align_true
                     #value
                 }
 
-                #[inline(always)]
+                #[cfg_attr(not(debug_assertions), inline(always))]
+                #[cfg_attr(debug_assertions, inline)]
                 fn row_value_grad(&self, y_true_row: &[F], y_pred_row: &[F], scale: F, grad: &mut [F]) -> F {
                     // Equal lengths, visible to the compiler: no bounds checks in the loops,
                     // which then vectorize.
@@ -339,7 +347,8 @@ impl<'a> Expansion<'a> {
                     #value_grad
                 }
 
-                #[inline(always)]
+                #[cfg_attr(not(debug_assertions), inline(always))]
+                #[cfg_attr(debug_assertions, inline)]
                 fn row_grad_hess(&self, y_true_row: &[F], y_pred_row: &[F], grad: &mut [F], hess: &mut [F]) {
                     let grad = &mut grad[..y_pred_row.len()];
                     let hess = &mut hess[..y_pred_row.len()];
@@ -1127,7 +1136,12 @@ pub(crate) mod tests {
             .or_else(|| expanded.find(&format!("fn {method} <")))
             .unwrap_or_else(|| panic!("no method {method} in {expanded}"));
         let rest = &expanded[start..];
-        let end = rest[1..].find("# [inline").map_or(rest.len(), |e| e + 1);
+        // Up to the next method's attributes.
+        let end = ["# [inline", "# [cfg_attr"]
+            .iter()
+            .filter_map(|a| rest[1..].find(a))
+            .min()
+            .map_or(rest.len(), |e| e + 1);
         rest[..end].to_string()
     }
 
