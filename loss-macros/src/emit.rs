@@ -709,6 +709,14 @@ mod tests {
         });
         assert_eq!(count(&value, "ln_normal"), 0, "{value}");
         assert_eq!(count(&value, "ln"), 2, "{value}");
+        // A ratio of clipped values (Kullback-Leibler): between 1e-7 and 1e7.
+        let [value, ..] = kernel_methods(quote! {
+            fn kld(y_true: f64, y_pred: f64) -> f64 {
+                let t = clip(y_true, 1e-7, 1.0);
+                t * (t / clip(y_pred, 1e-7, 1.0)).ln()
+            }
+        });
+        assert_eq!(count(&value, "ln_normal"), 1, "{value}");
     }
 
     #[test]
