@@ -1617,34 +1617,27 @@ pub(crate) mod tests {
     /// (random bit patterns, uniform and log-uniform samples; the ends of the range).
     #[test]
     fn ln_normal_has_the_bits_of_ln_on_positive_normals_and_nan() {
-        let keep32 = |x: &f32| x.is_nan() || (x.is_normal() && *x > 0.0);
-        let mut xs: Vec<f32> = points32(N, 0.0, 4.0, 5)
-            .into_iter()
-            .filter(keep32)
-            .collect();
-        xs.extend([f32::MIN_POSITIVE, f32::MAX, 1e-7, 1.0 - 1e-7, -f32::NAN]);
-        assert!(xs.len() > N / 4, "{} points", xs.len());
-        for x in xs {
-            let (want, got) = (ln_f32(x), ln_normal_f32(x));
-            assert!(
-                want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan()),
-                "f32 at {x:e}: ln {want:e}, ln_normal {got:e}"
-            );
+        macro_rules! check {
+            ($t:ty, $points:ident, $seed:expr, $ln:ident, $ln_normal:ident) => {
+                let keep = |x: &$t| x.is_nan() || (x.is_normal() && *x > 0.0);
+                let mut xs: Vec<$t> = $points(N, 0.0, 4.0, $seed)
+                    .into_iter()
+                    .filter(keep)
+                    .collect();
+                xs.extend([<$t>::MIN_POSITIVE, <$t>::MAX, 1e-7, 1.0 - 1e-7, -<$t>::NAN]);
+                assert!(xs.len() > N / 4, "{} points", xs.len());
+                for x in xs {
+                    let (want, got) = ($ln(x), $ln_normal(x));
+                    assert!(
+                        want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan()),
+                        "{} at {x:e}: ln {want:e}, ln_normal {got:e}",
+                        stringify!($t)
+                    );
+                }
+            };
         }
-        let keep64 = |x: &f64| x.is_nan() || (x.is_normal() && *x > 0.0);
-        let mut xs: Vec<f64> = points64(N, 0.0, 4.0, 6)
-            .into_iter()
-            .filter(keep64)
-            .collect();
-        xs.extend([f64::MIN_POSITIVE, f64::MAX, 1e-7, 1.0 - 1e-7, -f64::NAN]);
-        assert!(xs.len() > N / 4, "{} points", xs.len());
-        for x in xs {
-            let (want, got) = (ln_f64(x), ln_normal_f64(x));
-            assert!(
-                want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan()),
-                "f64 at {x:e}: ln {want:e}, ln_normal {got:e}"
-            );
-        }
+        check!(f32, points32, 5, ln_f32, ln_normal_f32);
+        check!(f64, points64, 6, ln_f64, ln_normal_f64);
     }
 
     /// The bits of every function, computed in a loop compiled for the baseline (where

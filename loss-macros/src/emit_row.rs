@@ -540,8 +540,10 @@ fn lane_loop(
         let all: Vec<Ident> = acc.iter().map(|a| format_ident!("{a}_lanes")).collect();
         // Element `j + u` of the row for every row of the group, updating lane `lane + u`'s
         // accumulators (`{acc}_{u}`, borrowed under the accumulators' own names).
+        let lane_locals =
+            |u: usize| -> Vec<Ident> { acc.iter().map(|a| format_ident!("{a}_{u}")).collect() };
         let element = |u: usize| {
-            let mine: Vec<Ident> = acc.iter().map(|a| format_ident!("{a}_{u}")).collect();
+            let mine = lane_locals(u);
             quote! {
                 {
                     let j = j + #u;
@@ -571,7 +573,7 @@ fn lane_loop(
             .collect();
         let (take, give): (Vec<TokenStream>, Vec<TokenStream>) = (0..INTERLEAVED)
             .map(|u| {
-                let mine: Vec<Ident> = acc.iter().map(|a| format_ident!("{a}_{u}")).collect();
+                let mine = lane_locals(u);
                 (
                     quote!(#(let mut #mine = #all[lane + #u];)*),
                     quote!(#(#all[lane + #u] = #mine;)*),

@@ -283,17 +283,20 @@ impl<'a> Expansion<'a> {
         group: Option<TokenStream>,
     ) -> TokenStream {
         let kernel = &self.kernel;
+        // The row methods are inlined where optimized (the loops calling them are compiled
+        // for several instruction sets, and only inlined code takes them on) and called in
+        // debug builds, which keep every local of inlined code on the caller's stack: the
+        // grouped lanes' copies of the body took the frames of the engine's row loops to
+        // about a megabyte.
+        let row_inline = quote! {
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            #[cfg_attr(debug_assertions, inline)]
+        };
         let group = group.map(|body| {
             quote! {
                 const GROUPED: bool = true;
 
-                // The row methods are inlined where optimized (the loops calling them are
-                // compiled for several instruction sets, and only inlined code takes them
-                // on) and called in debug builds, which keep every local of inlined code on
-                // the caller's stack: the grouped lanes' copies of the body took the frames of
-                // the engine's row loops to about a megabyte.
-                #[cfg_attr(not(debug_assertions), inline(always))]
-                #[cfg_attr(debug_assertions, inline)]
+                #row_inline
                 fn group_value_grad(
                     &self,
                     y_true_rows: &[F],
@@ -330,15 +333,13 @@ impl<'a> Expansion<'a> {
 
                 #group
 
-                #[cfg_attr(not(debug_assertions), inline(always))]
-                #[cfg_attr(debug_assertions, inline)]
+                #row_inline
                 fn row_value(&self, y_true_row: &[F], y_pred_row: &[F]) -> F {
                     #align_true
                     #value
                 }
 
-                #[cfg_attr(not(debug_assertions), inline(always))]
-                #[cfg_attr(debug_assertions, inline)]
+                #row_inline
                 fn row_value_grad(&self, y_true_row: &[F], y_pred_row: &[F], scale: F, grad: &mut [F]) -> F {
                     // Equal lengths, visible to the compiler: no bounds checks in the loops,
                     // which then vectorize.
@@ -347,8 +348,7 @@ impl<'a> Expansion<'a> {
                     #value_grad
                 }
 
-                #[cfg_attr(not(debug_assertions), inline(always))]
-                #[cfg_attr(debug_assertions, inline)]
+                #row_inline
                 fn row_grad_hess(&self, y_true_row: &[F], y_pred_row: &[F], grad: &mut [F], hess: &mut [F]) {
                     let grad = &mut grad[..y_pred_row.len()];
                     let hess = &mut hess[..y_pred_row.len()];

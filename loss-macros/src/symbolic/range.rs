@@ -310,15 +310,15 @@ fn narrow<T: Scalar>(op: Cmp, holds: bool, x: Range<T>, y: Range<T>) -> (Range<T
     // side only when the other cannot be NaN; the side itself may still be NaN.
     let unless = |nan: bool, narrowed: Range<T>, r: Range<T>| if nan { r } else { narrowed };
     match (op, holds) {
+        // `x > y` is `y < x`.
+        (Cmp::Gt | Cmp::Ge, _) => {
+            let (ny, nx) = narrow(Cmp::Lt, holds, y, x);
+            (nx, ny)
+        }
         (Cmp::Lt | Cmp::Le, true) => (numbers(below(x, y.hi)), numbers(above(y, x.lo))),
-        (Cmp::Gt | Cmp::Ge, true) => (numbers(above(x, y.lo)), numbers(below(y, x.hi))),
         (Cmp::Lt | Cmp::Le, false) => (
             unless(y.nan, above(x, y.lo), x),
             unless(x.nan, below(y, x.hi), y),
-        ),
-        (Cmp::Gt | Cmp::Ge, false) => (
-            unless(y.nan, below(x, y.hi), x),
-            unless(x.nan, above(y, x.lo), y),
         ),
         (Cmp::Eq, true) | (Cmp::Ne, false) => {
             let both = numbers(x).meet(numbers(y));
