@@ -146,6 +146,19 @@ pub fn lanes_min<F: Float>(lanes: &[F; 8]) -> F {
     lanes.iter().fold(F::INFINITY, |m, &x| m.min(x))
 }
 
+/// [`prefetch_after`] for the `len` elements from offset `i`, one hint per 64-byte line: a
+/// staged block asks once for its lines instead of once per chunk of lanes, which also lets
+/// the compiler load the block as whole vectors.
+#[inline(always)]
+pub fn prefetch_lines_after<F>(row: &[F], i: usize, len: usize) {
+    let step = (64 / size_of::<F>()).max(1);
+    let mut o = 0;
+    while o < len {
+        prefetch_after(row, i + o);
+        o += step;
+    }
+}
+
 /// Asks the cache for the elements just past `row` (where the next row of a contiguous batch
 /// lies), at offset `i`: a generated row loop calls it once per chunk of its longest pass, so
 /// the next row arrives while this one computes instead of stalling the next row's first

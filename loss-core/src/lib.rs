@@ -59,7 +59,7 @@ pub mod prelude {
 pub mod __private {
     pub use crate::entry::{
         group_lanes_max, group_lanes_min, group_lanes_sum, lanes_max, lanes_min, lanes_sum,
-        make_dyn, one_row, prefetch_after,
+        make_dyn, one_row, prefetch_after, prefetch_lines_after,
     };
     pub use crate::kernel::{GROUP_MAX_COLS, GROUP_ROWS};
     pub use crate::transpose::{columns_to_rows, rows_to_columns};

@@ -769,8 +769,8 @@ fn staged_exps(
         let offset = y_pred_blocks.len() * #block;
         for b in 0..y_pred_blocks.len() {
             let mut xs = [F::ZERO; #block];
+            ::losses::__private::prefetch_lines_after(y_pred_row, b * #block, #block);
             for chunk in 0..#block / #lanes {
-                ::losses::__private::prefetch_after(y_pred_row, b * #block + chunk * #lanes);
                 for lane in 0..#lanes {
                     let at = chunk * #lanes + lane;
                     let j = b * #block + at;
