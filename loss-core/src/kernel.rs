@@ -382,6 +382,24 @@ fn block_values<F: Float, K: ElementKernel<F>>(
     }
 }
 
+/// What the block loops of a run reuse block after block: the stage slots and the values of
+/// a block. Zeroed once per run: a zeroed array of values per block cost a store per 16
+/// `f32` values.
+struct Scratch<F> {
+    slots: [[F; BLOCK]; STAGE_SLOTS],
+    vals: [F; BLOCK],
+}
+
+impl<F: Float> Scratch<F> {
+    #[inline(always)]
+    fn new() -> Self {
+        Self {
+            slots: [[F::ZERO; BLOCK]; STAGE_SLOTS],
+            vals: [F::ZERO; BLOCK],
+        }
+    }
+}
+
 /// The sum of the element values of one block (at most `BLOCK` elements), each multiplied by
 /// its weight where `weights` are given.
 #[inline(always)]
@@ -390,10 +408,10 @@ fn block_value<F: Float, K: ElementKernel<F>>(
     t: &[F],
     p: &[F],
     weights: Option<&[F; WEIGHTS]>,
-    slots: &mut [[F; BLOCK]; STAGE_SLOTS],
+    scratch: &mut Scratch<F>,
 ) -> F {
+    let Scratch { slots, vals } = scratch;
     let n = t.len().min(p.len()).min(BLOCK);
-    let mut vals = [F::ZERO; BLOCK];
     block_values(k, t, p, &mut vals[..n], slots);
     if let Some(w) = weights {
         for (v, &w) in vals[..n].iter_mut().zip(w) {
@@ -414,10 +432,10 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
     scale: F,
     g: &mut [F],
     weights: Option<&BlockWeights<F>>,
-    slots: &mut [[F; BLOCK]; STAGE_SLOTS],
+    scratch: &mut Scratch<F>,
 ) -> F {
+    let Scratch { slots, vals } = scratch;
     let n = t.len().min(p.len()).min(g.len()).min(BLOCK);
-    let mut vals = [F::ZERO; BLOCK];
     if !staged::<F, K>() {
         let outs = vals[..n].iter_mut().zip(&mut g[..n]);
         for (i, (((v, o), &yt), &yp)) in outs.zip(&t[..n]).zip(&p[..n]).enumerate() {
@@ -482,13 +500,13 @@ fn stage_pass<F: Float, K: ElementKernel<F>, const L: u8, const VALUE: bool>(
 multiversion! {
     /// The accurate sum of the element values of a run of elements.
     fn sum_values[F: Float, K: ElementKernel<F>](k: &K, t: &[F], p: &[F]) -> F {
-        let mut slots = [[F::ZERO; BLOCK]; STAGE_SLOTS];
+        let mut scratch = Scratch::new();
         if p.len() <= BLOCK {
-            return block_value(k, t, p, None, &mut slots);
+            return block_value(k, t, p, None, &mut scratch);
         }
         let mut s = PairwiseSum::new();
         for (tb, pb) in t.chunks(BLOCK).zip(p.chunks(BLOCK)) {
-            s.add(block_value(k, tb, pb, None, &mut slots));
+            s.add(block_value(k, tb, pb, None, &mut scratch));
         }
         s.sum()
     }
@@ -504,9 +522,9 @@ multiversion! {
         scale: F,
         g: &mut [F],
     ) -> F {
-        let mut slots = [[F::ZERO; BLOCK]; STAGE_SLOTS];
+        let mut scratch = Scratch::new();
         if p.len() <= BLOCK {
-            return block_value_grad(k, t, p, scale, g, None, &mut slots);
+            return block_value_grad(k, t, p, scale, g, None, &mut scratch);
         }
         let mut s = PairwiseSum::new();
         for ((tb, pb), gb) in t
@@ -514,7 +532,7 @@ multiversion! {
             .zip(p.chunks(BLOCK))
             .zip(g.chunks_mut(BLOCK))
         {
-            s.add(block_value_grad(k, tb, pb, scale, gb, None, &mut slots));
+            s.add(block_value_grad(k, tb, pb, scale, gb, None, &mut scratch));
         }
         s.sum()
     }
@@ -528,12 +546,12 @@ multiversion! {
         p: &[F],
         w: RunWeights<'_, F>,
     ) -> F {
-        let mut slots = [[F::ZERO; BLOCK]; STAGE_SLOTS];
+        let mut scratch = Scratch::new();
         let mut weights = [F::ZERO; WEIGHTS];
         let mut s = PairwiseSum::new();
         for (b, (tb, pb)) in t.chunks(BLOCK).zip(p.chunks(BLOCK)).enumerate() {
             w.fill(b * BLOCK, &mut weights, pb.len(), F::ONE);
-            s.add(block_value(k, tb, pb, Some(&weights), &mut slots));
+            s.add(block_value(k, tb, pb, Some(&weights), &mut scratch));
         }
         s.sum()
     }
@@ -550,7 +568,7 @@ multiversion! {
         scale: F,
         g: &mut [F],
     ) -> F {
-        let mut slots = [[F::ZERO; BLOCK]; STAGE_SLOTS];
+        let mut scratch = Scratch::new();
         let mut weights = BlockWeights {
             value: [F::ZERO; WEIGHTS],
             grad: [F::ZERO; WEIGHTS],
@@ -561,7 +579,7 @@ multiversion! {
             let n = pb.len();
             w.fill(b * BLOCK, &mut weights.value, n, F::ONE);
             w.fill(b * BLOCK, &mut weights.grad, n, scale);
-            s.add(block_value_grad(k, tb, pb, scale, gb, Some(&weights), &mut slots));
+            s.add(block_value_grad(k, tb, pb, scale, gb, Some(&weights), &mut scratch));
         }
         s.sum()
     }
