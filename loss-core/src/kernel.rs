@@ -597,7 +597,7 @@ multiversion! {
         o: &mut [F],
     ) {
         let cf = F::from_usize(c);
-        let mut slots = [[F::ZERO; BLOCK]; STAGE_SLOTS];
+        let Scratch { slots, vals } = &mut Scratch::new();
         if c == 0 || c > BLOCK {
             let rows = t.chunks_exact(c.max(1)).zip(p.chunks_exact(c.max(1)));
             for ((tr, pr), o) in rows.zip(o.iter_mut()) {
@@ -606,11 +606,10 @@ multiversion! {
             return;
         }
         let per_block = BLOCK / c * c;
-        let mut vals = [F::ZERO; BLOCK];
         let blocks = t.chunks(per_block).zip(p.chunks(per_block));
         for ((tb, pb), ob) in blocks.zip(o.chunks_mut(BLOCK / c)) {
             let n = pb.len();
-            block_values(k, tb, pb, &mut vals[..n], &mut slots);
+            block_values(k, tb, pb, &mut vals[..n], slots);
             for (row, o) in vals[..n].chunks_exact(c).zip(ob) {
                 *o = sum_block(row) / cf;
             }

@@ -95,8 +95,8 @@ fn k_of_f32(z: f32) -> i32 {
 /// `e^r - 1 - r` for `|r| <= ln2/2` (Cephes `expf` polynomial): pairs of terms, then Horner's
 /// scheme in `r^2`. Estrin's scheme (see [`ln_normal_part_f32`]) would also need `r^4`: one
 /// multiplication more on the pipes that bound the softmax loops, no shorter a chain here,
-/// and less accurate: over 10^8 random arguments `exp` was at most 1.014 ulp off with it
-/// (at 26.704473, which the test below now checks), 0.9994 without.
+/// and less accurate: over every `f32` argument `exp` was at most 1.0138 ulp off with it (at
+/// 26.704473, which the sampled test now checks), 0.9994 without.
 #[inline(always)]
 fn expm1_tail_f32(r: f32) -> f32 {
     let r2 = r * r;
