@@ -678,7 +678,13 @@ pub(crate) fn value_grad<F: Float, D: Dimension, K: LossKernel<F>>(
             .zip(p.chunks(CHUNK))
             .zip(g.chunks_mut(CHUNK))
             .collect();
-        run(n, tasks, |((t, p), g)| k.flat_value_grad(t, p, scale, g)) / denom
+        if crate::streamed::streams::<F>(n) {
+            run(n, tasks, |((t, p), g)| {
+                k.flat_value_grad_streamed(t, p, scale, g)
+            }) / denom
+        } else {
+            run(n, tasks, |((t, p), g)| k.flat_value_grad(t, p, scale, g)) / denom
+        }
     } else {
         let denom = match reduction {
             Reduction::Sum => F::ONE,
@@ -1423,6 +1429,36 @@ mod tests {
         let exact = m.forward(&t32w, &p32w).unwrap();
         let v = same_with_threads(|| m.forward(&t32, &p32).unwrap());
         assert!((f64::from(v) - exact).abs() / exact < 1e-6);
+    }
+
+    #[test]
+    fn streamed_gradients_have_the_bits_of_the_ordinary_loop() {
+        // 16 MiB of f32 gradient and a partial chunk: the run streams its gradient where the
+        // CPU can. The same run through the ordinary loop, task by task, is the reference.
+        use crate::kernel::Elementwise;
+        let n = (4 << 20) + 1000;
+        assert!(crate::streamed::streams::<f32>(n));
+        let t = Array2::from_shape_fn((n / 8, 8), |(i, j)| ((i * 8 + j) as f32 * 1e-3).sin());
+        let p = Array2::from_shape_fn((n / 8, 8), |(i, j)| ((i * 8 + j) as f32 * 7e-4).cos());
+        let scale = 1.0 / n as f32;
+        let mut want = vec![f32::NAN; n];
+        let mut sum = PairwiseSum::new();
+        let chunks = t.as_slice().unwrap().chunks(CHUNK);
+        let chunks = chunks.zip(p.as_slice().unwrap().chunks(CHUNK));
+        for ((t, p), g) in chunks.zip(want.chunks_mut(CHUNK)) {
+            sum.add(Elementwise(crate::testing::MseK).flat_value_grad(t, p, scale, g));
+        }
+        let v_want = sum.sum() / n as f32;
+        let (v, g) = same_with_threads(|| {
+            let mut g = Array2::from_elem(t.raw_dim(), f32::NAN);
+            let v = TestMse::default()
+                .value_and_grad_into(&t, &p, &mut g)
+                .unwrap();
+            (v.to_bits(), g)
+        });
+        assert_eq!(v, v_want.to_bits());
+        let g = g.as_slice().unwrap();
+        assert!(g.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     #[test]

@@ -251,6 +251,14 @@ pub trait LossKernel<F: Float>: Send + Sync {
         self.row_value_grad(y_true, y_pred, scale, grad)
     }
 
+    /// [`flat_value_grad`](Self::flat_value_grad) for a run of a gradient too large for the
+    /// caches: the same values, but [`Elementwise`] kernels that are bound by memory write the
+    /// gradient with streaming stores (which skip reading each line before writing it).
+    /// (Added by the runtime; generated code need not.)
+    fn flat_value_grad_streamed(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
+        self.flat_value_grad(y_true, y_pred, scale, grad)
+    }
+
     /// The SUM of the element losses over a flat run of elements (any number of rows): the
     /// value-only fast path of element-wise losses. Row losses never receive this call.
     /// (Added by the runtime; [`Elementwise`] overrides it, generated code need not.)
@@ -811,6 +819,10 @@ impl<F: Float, A: LossKernel<F>, B: LossKernel<F>> LossKernel<F> for Either<A, B
         either!(self, k => k.flat_value_grad(y_true, y_pred, scale, grad))
     }
     #[inline(always)]
+    fn flat_value_grad_streamed(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
+        either!(self, k => k.flat_value_grad_streamed(y_true, y_pred, scale, grad))
+    }
+    #[inline(always)]
     fn flat_value(&self, y_true: &[F], y_pred: &[F]) -> F {
         either!(self, k => k.flat_value(y_true, y_pred))
     }
@@ -870,6 +882,19 @@ impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {
     /// The SUM of the element losses; `grad[i] = scale * d(element loss)/d y_pred[i]`.
     #[inline(always)]
     fn flat_value_grad(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
+        sum_values_grads(&self.0, y_true, y_pred, scale, grad)
+    }
+
+    /// As `flat_value_grad`; kernels without expensive calls (bound by memory rather than by
+    /// their arithmetic) store whole lines of the gradient with streaming stores.
+    #[inline(always)]
+    fn flat_value_grad_streamed(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
+        if K::LEVELS == 0 && y_pred.len() > BLOCK {
+            let streamed = crate::streamed::sum_values_grads(&self.0, y_true, y_pred, scale, grad);
+            if let Some(s) = streamed {
+                return s;
+            }
+        }
         sum_values_grads(&self.0, y_true, y_pred, scale, grad)
     }
 

@@ -18,6 +18,7 @@ mod reduction;
 mod registry;
 mod simd;
 mod spec;
+mod streamed;
 mod sum;
 #[cfg(test)]
 mod testing;

@@ -84,8 +84,8 @@ inventory::submit! {
 // Huber, with a float parameter checked `delta > 0.0` and a bool parameter.
 
 pub struct HuberK<F> {
-    delta: F,
-    double: bool,
+    pub(crate) delta: F,
+    pub(crate) double: bool,
 }
 
 impl<F: Float> ElementKernel<F> for HuberK<F> {
