@@ -307,8 +307,76 @@ macro_rules! dispatched {
     };
 }
 
-dispatched!(fused_mse, mse_block);
+dispatched!(fused_mse_cached, mse_block);
 dispatched!(fused_focal, focal_block);
+
+/// Hand-written mse value and gradient (mean reduction). A gradient of 16 MiB or more is
+/// written with streaming stores where the CPU has AVX-512, as the library writes it.
+pub fn fused_mse(t: &[f32], p: &[f32], g: &mut [f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if size_of_val(g) >= 16 << 20
+        && std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
+        let scale = 1.0 / t.len() as f32;
+        let partials: Vec<f64> = t
+            .par_chunks(CHUNK)
+            .zip(p.par_chunks(CHUNK))
+            .zip(g.par_chunks_mut(CHUNK))
+            .with_min_len(8)
+            // SAFETY: the features were detected.
+            .map(|((t, p), g)| unsafe { mse_streamed_avx512(t, p, g, scale) })
+            .collect();
+        return (partials.iter().sum::<f64>() * f64::from(scale)) as f32;
+    }
+    fused_mse_cached(t, p, g)
+}
+
+/// One chunk of [`fused_mse`] with streaming stores: ordinary blocks up to the gradient's
+/// first 64-byte line, then blocks of 16 whole lines.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn mse_streamed_avx512(t: &[f32], p: &[f32], g: &mut [f32], scale: f32) -> f64 {
+    use std::arch::x86_64::{
+        _mm_sfence, _mm512_add_ps, _mm512_loadu_ps, _mm512_mul_ps, _mm512_set1_ps,
+        _mm512_storeu_ps, _mm512_stream_ps, _mm512_sub_ps,
+    };
+    let n = t.len().min(p.len()).min(g.len());
+    let h = g.as_ptr().align_offset(64).min(n);
+    let mut s = f64::from(mse_block(&t[..h], &p[..h], &mut g[..h], scale));
+    let (t, p, g) = (&t[h..n], &p[h..n], &mut g[h..n]);
+    let (tb, t_rest) = t.as_chunks::<BLOCK>();
+    let (pb, p_rest) = p.as_chunks::<BLOCK>();
+    let (gb, g_rest) = g.as_chunks_mut::<BLOCK>();
+    let sc = _mm512_set1_ps(scale);
+    let mut v = [0.0f32; BLOCK];
+    for ((t, p), g) in tb.iter().zip(pb).zip(gb) {
+        for j in (0..BLOCK).step_by(16) {
+            // SAFETY: j + 16 <= BLOCK for all three blocks; `g` starts on a 64-byte line.
+            unsafe {
+                let d = _mm512_sub_ps(
+                    _mm512_loadu_ps(p.as_ptr().add(j)),
+                    _mm512_loadu_ps(t.as_ptr().add(j)),
+                );
+                _mm512_storeu_ps(v.as_mut_ptr().add(j), _mm512_mul_ps(d, d));
+                _mm512_stream_ps(
+                    g.as_mut_ptr().add(j),
+                    _mm512_mul_ps(sc, _mm512_add_ps(d, d)),
+                );
+            }
+        }
+        s += f64::from(lanes_sum(&v));
+    }
+    for ((t, p), g) in t_rest
+        .chunks(BLOCK)
+        .zip(p_rest.chunks(BLOCK))
+        .zip(g_rest.chunks_mut(BLOCK))
+    {
+        s += f64::from(mse_block(t, p, g, scale));
+    }
+    _mm_sfence();
+    s
+}
 
 /// STREAM triad `a = b + s c` over the threads (12 bytes per element counted).
 pub fn triad(a: &mut [f32], b: &[f32], c: &[f32], s: f32) {
@@ -321,6 +389,49 @@ pub fn triad(a: &mut [f32], b: &[f32], c: &[f32], s: f32) {
                 *a = b + s * c;
             }
         });
+}
+
+/// [`triad`] writing `a` with streaming stores where the CPU has AVX-512 (as compilers do for
+/// STREAM with large arrays): the ceiling for a loss that streams its gradient.
+pub fn triad_streamed(a: &mut [f32], b: &[f32], c: &[f32], s: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
+    {
+        a.par_chunks_mut(CHUNK)
+            .zip(b.par_chunks(CHUNK))
+            .zip(c.par_chunks(CHUNK))
+            .with_min_len(8)
+            // SAFETY: the features were detected.
+            .for_each(|((a, b), c)| unsafe { triad_streamed_avx512(a, b, c, s) });
+        return;
+    }
+    triad(a, b, c, s);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn triad_streamed_avx512(a: &mut [f32], b: &[f32], c: &[f32], s: f32) {
+    use std::arch::x86_64::{
+        _mm_sfence, _mm512_add_ps, _mm512_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_stream_ps,
+    };
+    let n = a.len().min(b.len()).min(c.len());
+    let h = a.as_ptr().align_offset(64).min(n);
+    let body = h + (n - h) / 16 * 16;
+    let sv = _mm512_set1_ps(s);
+    for i in (0..h).chain(body..n) {
+        a[i] = b[i] + s * c[i];
+    }
+    for i in (h..body).step_by(16) {
+        // SAFETY: i + 16 <= body <= n for all three; `a` is on a 64-byte line from `h`.
+        unsafe {
+            let v = _mm512_add_ps(
+                _mm512_loadu_ps(b.as_ptr().add(i)),
+                _mm512_mul_ps(sv, _mm512_loadu_ps(c.as_ptr().add(i))),
+            );
+            _mm512_stream_ps(a.as_mut_ptr().add(i), v);
+        }
+    }
+    _mm_sfence();
 }
 
 /// Triad arrays of `n` elements.
@@ -339,19 +450,24 @@ pub fn time_ms(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
 }
 
 /// Median and minimum, in milliseconds, of each of `fs` over `runs` rounds after 2 warm-up
-/// rounds; a round calls every function once, in order. A burst of load from elsewhere on the
-/// host then falls on all of them alike, so their ratio is steadier than that of timings
-/// taken one function after another.
+/// rounds; a round calls every function once, in order (in reverse order every other round).
+/// A burst of load from elsewhere on the host then falls on all of them alike, so their ratio
+/// is steadier than that of timings taken one function after another.
 pub fn time_interleaved(runs: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<(f64, f64)> {
     for _ in 0..2 {
         fs.iter_mut().for_each(|f| f());
     }
     let mut ts = vec![Vec::with_capacity(runs); fs.len()];
-    for _ in 0..runs {
-        for (f, t) in fs.iter_mut().zip(&mut ts) {
+    for r in 0..runs {
+        // Every other round runs them in reverse, so that none always follows the same one.
+        let mut order: Vec<usize> = (0..fs.len()).collect();
+        if r % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
             let t0 = std::time::Instant::now();
-            f();
-            t.push(t0.elapsed().as_secs_f64() * 1e3);
+            fs[i]();
+            ts[i].push(t0.elapsed().as_secs_f64() * 1e3);
         }
     }
     ts.into_iter().map(|mut t| median_min(&mut t)).collect()
@@ -366,4 +482,50 @@ fn median_min(ts: &mut [f64]) -> (f64, f64) {
         ts[m]
     };
     (median, ts[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_hand_mse_matches_the_cached_loop() {
+        // 16 MiB of gradient and a tail: the streamed loop where the CPU has AVX-512.
+        let n = (4 << 20) + 37;
+        let mut r = Rng::new(3);
+        let t: Vec<f32> = (0..n).map(|_| r.unit() as f32).collect();
+        let p: Vec<f32> = (0..n).map(|_| r.normal() as f32).collect();
+        let mut want = vec![f32::NAN; n];
+        let v_want = fused_mse_cached(&t, &p, &mut want);
+        for off in [0, 1, 5] {
+            let mut g = vec![f32::NAN; n + off];
+            let v = fused_mse(&t, &p, &mut g[off..]);
+            // The blocks start at the gradient's first line, so the sum may round apart.
+            assert!((v - v_want).abs() <= 1e-6 * v_want.abs(), "{v} {v_want}");
+            assert!(
+                g[off..]
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+            );
+        }
+    }
+
+    #[test]
+    fn streamed_triad_matches_the_triad() {
+        let (a, b, c) = triad_arrays(100_003);
+        let (b, c) = (b.as_slice().unwrap(), c.as_slice().unwrap());
+        let mut want = a.to_vec();
+        triad(&mut want, b, c, 3.0);
+        for off in [0, 3] {
+            let mut got = vec![f32::NAN; want.len() + off];
+            triad_streamed(&mut got[off..], b, c, 3.0);
+            assert!(
+                got[off..]
+                    .iter()
+                    .zip(&want)
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
+            );
+        }
+    }
 }

@@ -9,6 +9,7 @@
 use losses::ndarray::Array2;
 use losses_benches::{
     Case, Subject, fused_focal, fused_mse, inputs, time_interleaved, time_ms, triad, triad_arrays,
+    triad_streamed,
 };
 
 fn main() {
@@ -42,6 +43,10 @@ fn main() {
         "loss", "log2N", "elements", "shape", "impl", "median_ms", "min_ms", "GB/s", "value"
     );
     let mut summary = Vec::new();
+    let mut shares = Vec::new();
+    // The triad's arrays, for the rows timed against it (mse and huber at 2^24).
+    let (mut ta, tb, tc) = triad_arrays(1 << 24);
+    let mut ta2 = ta.clone();
     for &lg in &sizes {
         let n = 1usize << lg;
         let runs = match (quick, lg > 20) {
@@ -89,13 +94,28 @@ fn main() {
                     v3 = f(t, p, g3.as_slice_mut().unwrap());
                 }
             };
+            // The memory-bound rows at the triad's size also time the triad in the same rounds,
+            // so that the share of its bandwidth is measured under one load.
+            let with_triad = lg == 24 && matches!(case, Case::Mse | Case::Huber);
+            let (ta, ta2, tb, tc) = (
+                ta.as_slice_mut().unwrap(),
+                ta2.as_slice_mut().unwrap(),
+                tb.as_slice().unwrap(),
+                tc.as_slice().unwrap(),
+            );
+            let mut tri = || triad(ta, tb, tc, 3.0);
+            let mut tri_nt = || triad_streamed(ta2, tb, tc, 3.0);
             // The allocating call runs on its own: its fresh pages and their faults would
             // otherwise land in the others' caches and timings.
-            let ts = if fused.is_some() {
-                time_interleaved(runs, &mut [&mut into, &mut hand])
-            } else {
-                time_interleaved(runs, &mut [&mut into])
-            };
+            let mut fs: Vec<&mut dyn FnMut()> = vec![&mut into];
+            if fused.is_some() {
+                fs.push(&mut hand);
+            }
+            if with_triad {
+                fs.push(&mut tri);
+                fs.push(&mut tri_nt);
+            }
+            let ts = time_interleaved(runs, &mut fs);
             let into = row("losses value_and_grad_into", ts[0], v);
             row(
                 "losses value_and_grad (allocating)",
@@ -105,17 +125,29 @@ fn main() {
             if fused.is_some() {
                 row("hand-written fused loop", ts[1], v3);
             }
+            if with_triad {
+                let (t, t_nt) = (ts[ts.len() - 2], ts[ts.len() - 1]);
+                // The triad moves 12 bytes per element, as these rows do.
+                row("rust triad (same rounds)", t, f32::NAN);
+                row("rust triad, streaming stores (same rounds)", t_nt, f32::NAN);
+                shares.push((case.name(), t.0 / into, t_nt.0 / into));
+            }
             summary.push((case.name(), lg, into, x.bytes));
         }
     }
     let n = 1 << 24;
-    let (mut a, b, c) = triad_arrays(n);
     let (a, b, c) = (
-        a.as_slice_mut().unwrap(),
-        b.as_slice().unwrap(),
-        c.as_slice().unwrap(),
+        ta.as_slice_mut().unwrap(),
+        tb.as_slice().unwrap(),
+        tc.as_slice().unwrap(),
     );
-    let (med, min) = time_ms(10, || triad(a, b, c, 3.0));
+    let a2 = ta2.as_slice_mut().unwrap();
+    let ts = time_interleaved(
+        10,
+        &mut [&mut || triad(a, b, c, 3.0), &mut || {
+            triad_streamed(a2, b, c, 3.0)
+        }],
+    );
     println!();
     println!(
         "# memory-bandwidth ceiling, 2^24 float32 elements per array (64 MiB), STREAM byte counting"
@@ -125,15 +157,33 @@ fn main() {
         "kernel", "threads", "median_ms", "min_ms", "GB/s(med)", "GB/s(min)"
     );
     let bytes = 12.0 * n as f64;
-    println!(
-        "{:<64} {:>7} {:>9.3} {:>8.3} {:>9.2} {:>9.2}",
+    let kinds = [
         "rust triad a=b+s*c (rayon, fixed chunks)",
-        losses::max_threads(),
-        med,
-        min,
-        bytes / (med / 1e3) / 1e9,
-        bytes / (min / 1e3) / 1e9
-    );
+        "rust triad a=b+s*c, streaming stores (AVX-512)",
+    ];
+    for (kind, (med, min)) in kinds.into_iter().zip(ts) {
+        println!(
+            "{:<64} {:>7} {:>9.3} {:>8.3} {:>9.2} {:>9.2}",
+            kind,
+            losses::max_threads(),
+            med,
+            min,
+            bytes / (med / 1e3) / 1e9,
+            bytes / (min / 1e3) / 1e9
+        );
+    }
+    if !shares.is_empty() {
+        println!();
+        println!("# share of the triad's bandwidth (triad median / loss median, same rounds)");
+        println!(
+            "{:<32} {:>5} {:>9} {:>9}",
+            "loss", "log2N", "triad", "streaming"
+        );
+        for (name, share, share_nt) in &shares {
+            let (a, b) = (100.0 * share, 100.0 * share_nt);
+            println!("{name:<32} {:>5} {a:>8.0}% {b:>8.0}%", 24);
+        }
+    }
     println!();
     println!("# summary: median ms (effective GB/s)");
     println!(
