@@ -678,13 +678,15 @@ pub(crate) fn value_grad<F: Float, D: Dimension, K: LossKernel<F>>(
             .zip(p.chunks(CHUNK))
             .zip(g.chunks_mut(CHUNK))
             .collect();
-        if crate::streamed::streams::<F>(n) {
-            run(n, tasks, |((t, p), g)| {
+        let streamed = crate::streamed::streams::<F>(n);
+        let task = |((t, p), g): ((&[F], &[F]), &mut [F])| {
+            if streamed {
                 k.flat_value_grad_streamed(t, p, scale, g)
-            }) / denom
-        } else {
-            run(n, tasks, |((t, p), g)| k.flat_value_grad(t, p, scale, g)) / denom
-        }
+            } else {
+                k.flat_value_grad(t, p, scale, g)
+            }
+        };
+        run(n, tasks, task) / denom
     } else {
         let denom = match reduction {
             Reduction::Sum => F::ONE,

@@ -889,6 +889,7 @@ impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {
     /// their arithmetic) store whole lines of the gradient with streaming stores.
     #[inline(always)]
     fn flat_value_grad_streamed(&self, y_true: &[F], y_pred: &[F], scale: F, grad: &mut [F]) -> F {
+        // A run of one block (the end of a batch) is not worth a fence.
         if K::LEVELS == 0 && y_pred.len() > BLOCK {
             let streamed = crate::streamed::sum_values_grads(&self.0, y_true, y_pred, scale, grad);
             if let Some(s) = streamed {
