@@ -67,70 +67,49 @@ mod x86 {
         _mm512_stream_si512,
     };
 
-    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-    pub(super) fn avx512<F: Float, K: ElementKernel<F>>(
-        k: &K,
-        t: &[F],
-        p: &[F],
-        scale: F,
-        g: &mut [F],
-    ) -> F {
-        let s = streamed(
-            k,
-            t,
-            p,
-            scale,
-            g,
-            |dst: &mut [F; GROUP], src: &[F; GROUP]| {
-                let (dst, src) = (
-                    dst.as_mut_ptr().cast::<__m512i>(),
-                    src.as_ptr().cast::<__m512i>(),
-                );
-                for line in 0..size_of::<[F; GROUP]>() / 64 {
-                    // SAFETY: both groups hold `size_of::<[F; GROUP]>()` bytes, a multiple of 64,
-                    // and `streamed` passes destinations aligned to 64 bytes.
-                    unsafe {
-                        _mm512_stream_si512(dst.add(line), _mm512_loadu_si512(src.add(line)));
+    /// The loop for one instruction set, storing each group of gradients as `$vector`s.
+    macro_rules! level {
+        ($name:ident, $features:literal, $vector:ty, $load:ident, $stream:ident) => {
+            #[target_feature(enable = $features)]
+            pub(super) fn $name<F: Float, K: ElementKernel<F>>(
+                k: &K,
+                t: &[F],
+                p: &[F],
+                scale: F,
+                g: &mut [F],
+            ) -> F {
+                let store = |dst: &mut [F; GROUP], src: &[F; GROUP]| {
+                    let dst = dst.as_mut_ptr().cast::<$vector>();
+                    let src = src.as_ptr().cast::<$vector>();
+                    for i in 0..size_of::<[F; GROUP]>() / size_of::<$vector>() {
+                        // SAFETY: both groups hold whole vectors (64 or 128 bytes), and
+                        // `streamed` passes destinations aligned to 64 bytes.
+                        unsafe { $stream(dst.add(i), $load(src.add(i))) }
                     }
-                }
-            },
-        );
-        // Streaming stores are not ordered with the ordinary stores that hand the sum to
-        // another thread: fence them before returning.
-        _mm_sfence();
-        s
+                };
+                let s = streamed(k, t, p, scale, g, store);
+                // Streaming stores are not ordered with the ordinary stores that hand the sum
+                // to another thread: fence them before returning.
+                _mm_sfence();
+                s
+            }
+        };
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn avx2<F: Float, K: ElementKernel<F>>(
-        k: &K,
-        t: &[F],
-        p: &[F],
-        scale: F,
-        g: &mut [F],
-    ) -> F {
-        let s = streamed(
-            k,
-            t,
-            p,
-            scale,
-            g,
-            |dst: &mut [F; GROUP], src: &[F; GROUP]| {
-                let (dst, src) = (
-                    dst.as_mut_ptr().cast::<__m256i>(),
-                    src.as_ptr().cast::<__m256i>(),
-                );
-                for half in 0..size_of::<[F; GROUP]>() / 32 {
-                    // SAFETY: as in `avx512`, with 32-byte halves of 64-byte-aligned lines.
-                    unsafe {
-                        _mm256_stream_si256(dst.add(half), _mm256_loadu_si256(src.add(half)));
-                    }
-                }
-            },
-        );
-        _mm_sfence();
-        s
-    }
+    level!(
+        avx512,
+        "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma",
+        __m512i,
+        _mm512_loadu_si512,
+        _mm512_stream_si512
+    );
+    level!(
+        avx2,
+        "avx2,fma",
+        __m256i,
+        _mm256_loadu_si256,
+        _mm256_stream_si256
+    );
 }
 
 /// What the loop of a run keeps between blocks, aligned to 64 bytes so that each group's
