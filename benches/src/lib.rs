@@ -454,6 +454,15 @@ pub fn time_ms(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
 /// A burst of load from elsewhere on the host then falls on all of them alike, so their ratio
 /// is steadier than that of timings taken one function after another.
 pub fn time_interleaved(runs: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<(f64, f64)> {
+    time_rounds(runs, fs)
+        .into_iter()
+        .map(|mut t| median_min(&mut t))
+        .collect()
+}
+
+/// The times of [`time_interleaved`] round by round, in milliseconds: `result[i][r]` is
+/// function `i` in round `r`.
+pub fn time_rounds(runs: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<Vec<f64>> {
     for _ in 0..2 {
         fs.iter_mut().for_each(|f| f());
     }
@@ -470,10 +479,22 @@ pub fn time_interleaved(runs: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<(f64, f
             ts[i].push(t0.elapsed().as_secs_f64() * 1e3);
         }
     }
-    ts.into_iter().map(|mut t| median_min(&mut t)).collect()
+    ts
 }
 
-fn median_min(ts: &mut [f64]) -> (f64, f64) {
+/// The median over rounds of `a[r] / b[r]`: the ratio of two functions timed in the same
+/// rounds, each round's load falling on both. Steadier than the ratio of their medians when
+/// the host's speed drifts during the measurement.
+pub fn paired_ratio(a: &[f64], b: &[f64]) -> f64 {
+    let mut r: Vec<f64> = a.iter().zip(b).map(|(a, b)| a / b).collect();
+    median_min(&mut r).0
+}
+
+/// Median and minimum (both NaN for no times).
+pub fn median_min(ts: &mut [f64]) -> (f64, f64) {
+    if ts.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
     ts.sort_by(f64::total_cmp);
     let m = ts.len() / 2;
     let median = if ts.len().is_multiple_of(2) {
@@ -509,6 +530,20 @@ mod tests {
                     .all(|(a, b)| a.to_bits() == b.to_bits())
             );
         }
+    }
+
+    #[test]
+    fn paired_ratio_is_the_median_of_the_rounds_ratios() {
+        // Ratios 1, 5 and 0.5: the median is 1, where the ratio of the medians is 3 / 2.
+        assert_eq!(paired_ratio(&[1.0, 10.0, 3.0], &[1.0, 2.0, 6.0]), 1.0);
+        // An even count: the mean of the middle two ratios (1.5 and 2.5).
+        assert_eq!(
+            paired_ratio(&[1.0, 5.0, 3.0, 8.0], &[1.0, 2.0, 2.0, 2.0]),
+            2.0
+        );
+        // A slow spell in round 2 falls on both and cancels.
+        assert_eq!(paired_ratio(&[1.1, 3.3, 1.1], &[1.0, 3.0, 1.0]), 1.1);
+        assert!(paired_ratio(&[], &[]).is_nan());
     }
 
     #[test]

@@ -8,8 +8,8 @@
 
 use losses::ndarray::Array2;
 use losses_benches::{
-    Case, Subject, fused_focal, fused_mse, inputs, time_interleaved, time_ms, triad, triad_arrays,
-    triad_streamed,
+    Case, Subject, fused_focal, fused_mse, inputs, median_min, paired_ratio, time_interleaved,
+    time_ms, time_rounds, triad, triad_arrays, triad_streamed,
 };
 
 fn main() {
@@ -44,6 +44,7 @@ fn main() {
     );
     let mut summary = Vec::new();
     let mut shares = Vec::new();
+    let mut versus_hand = Vec::new();
     // The triad's arrays, for the rows timed against it (mse and huber at 2^24).
     let (mut ta, tb, tc) = triad_arrays(1 << 24);
     let mut ta2 = ta.clone();
@@ -115,7 +116,8 @@ fn main() {
                 fs.push(&mut tri);
                 fs.push(&mut tri_nt);
             }
-            let ts = time_interleaved(runs, &mut fs);
+            let rounds = time_rounds(runs, &mut fs);
+            let ts: Vec<_> = rounds.iter().map(|r| median_min(&mut r.clone())).collect();
             let into = row("losses value_and_grad_into", ts[0], v);
             row(
                 "losses value_and_grad (allocating)",
@@ -124,6 +126,8 @@ fn main() {
             );
             if fused.is_some() {
                 row("hand-written fused loop", ts[1], v3);
+                let ratio = paired_ratio(&rounds[0], &rounds[1]);
+                versus_hand.push((case.name(), lg, into / ts[1].0, ratio));
             }
             if with_triad {
                 let (t, t_nt) = (ts[ts.len() - 2], ts[ts.len() - 1]);
@@ -182,6 +186,17 @@ fn main() {
         for (name, share, share_nt) in &shares {
             let (a, b) = (100.0 * share, 100.0 * share_nt);
             println!("{name:<32} {:>5} {a:>8.0}% {b:>8.0}%", 24);
+        }
+    }
+    if !versus_hand.is_empty() {
+        println!();
+        println!("# generated against hand-written (value_and_grad_into / hand-written loop)");
+        println!(
+            "{:<32} {:>5} {:>17} {:>26}",
+            "loss", "log2N", "ratio of medians", "median of rounds' ratios"
+        );
+        for (name, lg, of_medians, of_rounds) in versus_hand {
+            println!("{name:<32} {lg:>5} {of_medians:>17.3} {of_rounds:>26.3}");
         }
     }
     println!();
