@@ -454,10 +454,12 @@ pub fn time_ms(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
 /// A burst of load from elsewhere on the host then falls on all of them alike, so their ratio
 /// is steadier than that of timings taken one function after another.
 pub fn time_interleaved(runs: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<(f64, f64)> {
-    time_rounds(runs, fs)
-        .into_iter()
-        .map(|mut t| median_min(&mut t))
-        .collect()
+    medians(&time_rounds(runs, fs))
+}
+
+/// Median and minimum of each function's times from [`time_rounds`].
+pub fn medians(rounds: &[Vec<f64>]) -> Vec<(f64, f64)> {
+    rounds.iter().map(|t| median_min(&mut t.clone())).collect()
 }
 
 /// The times of [`time_interleaved`] round by round, in milliseconds: `result[i][r]` is
@@ -491,7 +493,7 @@ pub fn paired_ratio(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Median and minimum (both NaN for no times).
-pub fn median_min(ts: &mut [f64]) -> (f64, f64) {
+fn median_min(ts: &mut [f64]) -> (f64, f64) {
     if ts.is_empty() {
         return (f64::NAN, f64::NAN);
     }

@@ -8,7 +8,7 @@
 
 use losses::ndarray::Array2;
 use losses_benches::{
-    Case, Subject, fused_focal, fused_mse, inputs, median_min, paired_ratio, time_interleaved,
+    Case, Subject, fused_focal, fused_mse, inputs, medians, paired_ratio, time_interleaved,
     time_ms, time_rounds, triad, triad_arrays, triad_streamed,
 };
 
@@ -117,7 +117,7 @@ fn main() {
                 fs.push(&mut tri_nt);
             }
             let rounds = time_rounds(runs, &mut fs);
-            let ts: Vec<_> = rounds.iter().map(|r| median_min(&mut r.clone())).collect();
+            let ts = medians(&rounds);
             let into = row("losses value_and_grad_into", ts[0], v);
             row(
                 "losses value_and_grad (allocating)",
