@@ -378,7 +378,9 @@ fn block_values<F: Float, K: ElementKernel<F>>(
         }
         return;
     }
+    prefetch_ahead(p);
     let recorded = stage_pass::<F, K, 1, true>(k, t, p, slots);
+    prefetch_ahead(t);
     logistic_slots(recorded, n, slots);
     for i in 0..n {
         let mut stage = Pass::<F, { u8::MAX }> {
@@ -388,6 +390,27 @@ fn block_values<F: Float, K: ElementKernel<F>>(
         };
         out[i] = k.value_staged(t[i], p[i], &mut stage);
     }
+}
+
+/// How many blocks ahead a staged block asks for the lines it will read and write.
+///
+/// A staged block computes for about 400 ns (bce from logits, f32, AVX-512) and touches each
+/// array in one burst of 16 lines: `y_pred` in its first pass, `y_true` and the gradient in
+/// its last. The hardware prefetchers do not run that far ahead of such bursts, so from
+/// memory each burst waited about one memory latency. So each block asks for the lines of the
+/// block `AHEAD` on, one array between each of its passes. Measured (bce, 2^24 `f32`, two
+/// threads, the median over rounds of the time with over the time without): 0.85 to 0.91 in
+/// three runs (`AHEAD` 1 and 3 alike), where the same work on inputs held in the second-level
+/// cache took 0.77 to 0.83; 0.91 at 2^20 (inputs in the last-level cache). Asking for all
+/// three arrays at the start of the block, or for only two of them, gained little.
+const AHEAD: usize = 2;
+
+/// Asks the caches for the lines of the block [`AHEAD`] blocks after `block`, a block of a
+/// run's array. Near the end of the run it asks for lines past it: a hint only, it never
+/// faults.
+#[inline(always)]
+fn prefetch_ahead<F>(block: &[F]) {
+    crate::entry::prefetch_lines_after(block, (AHEAD - 1) * BLOCK, BLOCK);
 }
 
 /// What the block loops of a run reuse block after block: the stage slots and the values of
@@ -455,9 +478,12 @@ fn block_value_grad<F: Float, K: ElementKernel<F>>(
         }
         return sum_block(&vals[..n]);
     }
-    let recorded = stage_pass::<F, K, 1, false>(k, &t[..n], &p[..n], slots);
-    logistic_slots(recorded, n, slots);
     let (t, p, g) = (&t[..n], &p[..n], &mut g[..n]);
+    prefetch_ahead(p);
+    let recorded = stage_pass::<F, K, 1, false>(k, t, p, slots);
+    prefetch_ahead(t);
+    logistic_slots(recorded, n, slots);
+    prefetch_ahead(g);
     // Indexed with one exact trip count: zipped iterators with an index left the last
     // vector's worth of each block to a scalar loop.
     for i in 0..n {
