@@ -132,8 +132,10 @@ impl<F: Float, const L: u8> Stage<F> for Pass<'_, F, L> {
     fn logistic_parts(&mut self, level: u8, k: usize, x: F, sigmoid: bool) -> (F, F) {
         if level == L {
             // The argument, for `logistic_slots` after the pass; nothing live reads the
-            // placeholder returned (in this pass only recorded calls are live).
-            self.slots[k][self.i] = x;
+            // placeholder returned (in this pass only recorded calls are live). Its magnitude
+            // is all the parts depend on; as `x` itself, a pass recording only arguments
+            // (`y_pred` for bce from logits) became a call to `memcpy`.
+            self.slots[k][self.i] = x.abs();
             self.recorded.logistic |= 1 << k;
             if sigmoid {
                 self.recorded.sigmoid |= 1 << k;
