@@ -169,8 +169,9 @@ pub trait Float:
         -(-self).softplus_of_parts(parts)
     }
     /// [`logistic_parts`](Float::logistic_parts) of every element of `x_l` in place (the
-    /// logarithms; the small sigmoids into `small` where `sigmoid`): the same bits, in fewer
-    /// cycles than one element at a time (the staged element loops).
+    /// logarithms; the small sigmoids into `small` where `sigmoid`, which is scratch
+    /// otherwise): the same bits, in fewer cycles than one element at a time (the staged
+    /// element loops).
     #[doc(hidden)]
     fn logistic_parts_block<const N: usize>(
         x_l: &mut [Self; N],
