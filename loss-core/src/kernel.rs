@@ -401,10 +401,10 @@ fn block_values<F: Float, K: ElementKernel<F>>(
 /// its last. The hardware prefetchers do not run that far ahead of such bursts, so from
 /// memory each burst waited about one memory latency. So each block asks for the lines of the
 /// block `AHEAD` on, one array between each of its passes. Measured (bce, 2^24 `f32`, two
-/// threads, the median over rounds of the time with over the time without): 0.85 to 0.91 in
-/// three runs (`AHEAD` 1 and 3 alike), where the same work on inputs held in the second-level
-/// cache took 0.77 to 0.83; 0.91 at 2^20 (inputs in the last-level cache). Asking for all
-/// three arrays at the start of the block, or for only two of them, gained little.
+/// threads, the median over rounds of the time with over the time without): 0.85 to 0.94 in
+/// four runs (`AHEAD` 1 and 3 alike), where the same work on inputs held in the second-level
+/// cache took 0.77 to 0.83; 0.90 to 0.93 at 2^20 (inputs in the last-level cache). Asking
+/// for all three arrays at the start of the block, or for only two of them, gained less.
 const AHEAD: usize = 2;
 
 /// Asks the caches for the lines of the block [`AHEAD`] blocks after `block`, a block of a
