@@ -614,11 +614,12 @@ multiversion! {
                 if c == GROUP_MAX_COLS {
                     // A copy of the kernel's body of its own, for which the number of columns
                     // is a constant: its loops unroll and the transposed rows stay in
-                    // registers (softmax rows of 16, f32: 0.79-0.83 of the time, 2^20 and
-                    // 2^24 elements, same rounds). Only here, on the path of training steps:
-                    // each copy adds to the build time.
+                    // registers. Softmax rows of 16, f32, 2^20 and 2^24 elements: 0.79-0.83
+                    // of the time in one process (same rounds), 0.81-0.90 between binaries.
+                    // Only here, on the path of training steps: each copy adds to the build
+                    // time.
                     const FULL: usize = GROUP_ROWS * GROUP_MAX_COLS;
-                    let (tb, pb, gb) = (&tb[..GROUP_ROWS * ct], &pb[..FULL], &mut gb[..FULL]);
+                    let (pb, gb) = (&pb[..FULL], &mut gb[..FULL]);
                     k.group_value_grad(tb, pb, scale, gb, &mut values);
                 } else {
                     k.group_value_grad(tb, pb, scale, gb, &mut values);
