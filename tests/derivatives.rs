@@ -186,3 +186,59 @@ fn gradients_stay_finite_where_the_loss_is_finite() {
     println!("{checked} finite points checked");
     assert!(checked > 1000);
 }
+
+/// bce from logits is written `y softplus(-x) + (1 - y) softplus(x)`: the value and the derived
+/// gradient must keep the bits of the textbook form `-(y log_sigmoid(x) + (1 - y)
+/// log_sigmoid(-x))`, whose gradient is `-(y sigmoid(-x) - (1 - y) sigmoid(x))`.
+#[test]
+fn bce_from_logits_has_the_bits_of_the_log_sigmoid_form() {
+    use losses::ndarray::Array2;
+    use losses::{BceWithLogits, BinaryCrossentropy, Loss, Reduction, log_sigmoid, sigmoid};
+    let n = 4099;
+    let x = Array2::from_shape_fn((n, 1), |(i, _)| match i {
+        0 => 0.0,
+        1 => -0.0,
+        2 => 800.0,
+        3 => -800.0,
+        _ => ((i as f64) * 0.37).sin() * 120.0 * (i as f64 / n as f64).powi(3),
+    });
+    let y = Array2::from_shape_fn((n, 1), |(i, _)| [0.0, 1.0, 0.25, 0.9][i % 4]);
+    let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    for pos_weight in [None, Some(2.5)] {
+        let w = pos_weight.unwrap_or(1.0);
+        let (value, grad) = match pos_weight {
+            None => {
+                let l = BinaryCrossentropy::default().from_logits(true);
+                let l = l.with_reduction(Reduction::Sum);
+                (
+                    l.per_element(&y, &x).unwrap(),
+                    l.value_and_grad(&y, &x).unwrap().1,
+                )
+            }
+            Some(w) => {
+                let l = BceWithLogits::new(w)
+                    .unwrap()
+                    .with_reduction(Reduction::Sum);
+                (
+                    l.per_element(&y, &x).unwrap(),
+                    l.value_and_grad(&y, &x).unwrap().1,
+                )
+            }
+        };
+        for i in 0..n {
+            let (t, p) = (y[[i, 0]], x[[i, 0]]);
+            let want = -(w * t * log_sigmoid(p) + (1.0 - t) * log_sigmoid(-p));
+            assert!(
+                same(value[[i, 0]], want),
+                "{p:e} {t}: {} {want}",
+                value[[i, 0]]
+            );
+            let want = -(w * t * sigmoid(-p) - (1.0 - t) * sigmoid(p));
+            assert!(
+                same(grad[[i, 0]], want),
+                "{p:e} {t}: {} {want}",
+                grad[[i, 0]]
+            );
+        }
+    }
+}

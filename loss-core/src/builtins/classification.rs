@@ -6,8 +6,10 @@ use crate::loss;
 /// with `from_logits`).
 ///
 /// Probabilities are clipped to `[EPSILON, 1 - EPSILON]` as in Keras, so the gradient is 0
-/// where a prediction lies outside that range. With `from_logits` the loss is computed with
-/// `log_sigmoid`, which stays finite (and its gradient exact) for any logit.
+/// where a prediction lies outside that range. With `from_logits` the loss is
+/// `y softplus(-x) + (1 - y) softplus(x)` (that is, `-(y log_sigmoid(x) + (1 - y)
+/// log_sigmoid(-x))` with the signs taken out: the same bits in fewer operations), which stays
+/// finite (and its gradient exact) for any logit.
 #[loss(alias = "bce", keras = "keras.losses.BinaryCrossentropy")]
 pub fn binary_crossentropy(
     y_true: f64,
@@ -22,7 +24,7 @@ pub fn binary_crossentropy(
 ) -> f64 {
     let y = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing;
     if from_logits {
-        -(y * log_sigmoid(y_pred) + (1.0 - y) * log_sigmoid(-y_pred))
+        y * softplus(-y_pred) + (1.0 - y) * softplus(y_pred)
     } else {
         let p = clip(y_pred, EPSILON, 1.0 - EPSILON);
         -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
@@ -101,8 +103,9 @@ pub fn soft_margin(y_true: f64, y_pred: f64) -> f64 {
 }
 
 /// PyTorch's `BCEWithLogitsLoss` with a scalar `pos_weight`:
-/// `-(pos_weight y log_sigmoid(x) + (1 - y) log_sigmoid(-x))` for logits `x`, finite (and with
-/// an exact gradient) for any logit.
+/// `-(pos_weight y log_sigmoid(x) + (1 - y) log_sigmoid(-x))` for logits `x`, computed as
+/// `pos_weight y softplus(-x) + (1 - y) softplus(x)` (the same bits), finite (and with an
+/// exact gradient) for any logit.
 #[loss(alias = "BCEWithLogitsLoss", pytorch = "torch.nn.BCEWithLogitsLoss")]
 pub fn bce_with_logits(
     y_true: f64,
@@ -112,7 +115,7 @@ pub fn bce_with_logits(
     #[check(pos_weight >= 0.0)]
     pos_weight: f64,
 ) -> f64 {
-    -(pos_weight * y_true * log_sigmoid(y_pred) + (1.0 - y_true) * log_sigmoid(-y_pred))
+    pos_weight * y_true * softplus(-y_pred) + (1.0 - y_true) * softplus(y_pred)
 }
 
 /// PyTorch's `BCELoss`: binary cross-entropy on probabilities with each logarithm clamped
