@@ -326,23 +326,37 @@ fn run<F: Float, T: Send>(work: usize, tasks: Vec<T>, f: impl Fn(T) -> F + Sync)
         }
         return total.sum();
     }
-    // `threads` workers take the next task from a shared queue until it is empty: a worker
-    // slowed by the rest of the machine takes fewer tasks instead of holding the others up.
-    // Each result is filed under its task's index, so the sum is in task order. The calling
-    // thread is one of the workers (`in_place_scope`), so it starts at once instead of
-    // sleeping while a pool thread wakes up for it (measured: calls over 2^17 and 2^18
-    // elements took up to a third less).
+    // `threads` workers take tasks from a shared queue until it is empty: a worker slowed by
+    // the rest of the machine takes fewer tasks instead of holding the others up. A worker
+    // takes adjacent tasks, `1 / (2 threads)` of those left at a time (at least one): its
+    // arrays then go on where its last task ended, so the prefetchers keep their streams
+    // instead of starting new ones at every task, and the claims shrink towards the end, so
+    // the workers still finish together (2^24 f32, two threads, in the same rounds as one
+    // task at a time: 0.81-1.05 of the time over 15 runs of six losses, median 0.967, 11
+    // below 0.99). Each result is filed under its task's index, so the sum is in task order.
+    // The calling thread is one of the workers (`in_place_scope`), so it starts at once
+    // instead of sleeping while a pool thread wakes up for it (measured: calls over 2^17 and
+    // 2^18 elements took up to a third less).
     let count = tasks.len();
     let queue = std::sync::Mutex::new(tasks.into_iter().enumerate());
     let partials = std::sync::Mutex::new(vec![F::ZERO; count]);
     let work = || {
+        let mut claimed = Vec::new();
         loop {
             // `f` does not panic, so the locks are never poisoned; if they were, the data
             // would still be consistent.
-            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
-            let Some((i, task)) = next else { break };
-            let v = f(task);
-            partials.lock().unwrap_or_else(|e| e.into_inner())[i] = v;
+            {
+                let mut queue = queue.lock().unwrap_or_else(|e| e.into_inner());
+                let take = (queue.len() / (2 * threads)).max(1);
+                claimed.extend(queue.by_ref().take(take));
+            }
+            if claimed.is_empty() {
+                break;
+            }
+            for (i, task) in claimed.drain(..) {
+                let v = f(task);
+                partials.lock().unwrap_or_else(|e| e.into_inner())[i] = v;
+            }
         }
     };
     rayon::in_place_scope(|s| {
