@@ -276,7 +276,8 @@ impl<'c, F: Float> Weights<'c, F> {
 // Work splitting. The input is cut into tasks of a fixed size (`CHUNK` elements, or whole
 // rows of about that size for row kernels); each task returns a partial sum, and partial sums
 // are combined pairwise in task order. The result therefore does not depend on how many
-// threads ran the tasks. Large inputs are spread over the cores with `std::thread::scope`.
+// threads ran the tasks. Large inputs are spread over the cores by rayon's pool, each worker
+// claiming runs of adjacent tasks (see `run`).
 
 /// Elements per task (a multiple of the element loops' block).
 const CHUNK: usize = 1 << 15;
