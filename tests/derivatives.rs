@@ -189,7 +189,9 @@ fn gradients_stay_finite_where_the_loss_is_finite() {
 
 /// bce from logits is written `y softplus(-x) + (1 - y) softplus(x)`: the value and the derived
 /// gradient must keep the bits of the textbook form `-(y log_sigmoid(x) + (1 - y)
-/// log_sigmoid(-x))`, whose gradient is `-(y sigmoid(-x) - (1 - y) sigmoid(x))`.
+/// log_sigmoid(-x))`, whose gradient is `-(y sigmoid(-x) - (1 - y) sigmoid(x))`. These `f64`
+/// points have no gradient of exactly 0, where only the sign differs (`a - b` is `+0` where
+/// `-(b - a)` is `-0`).
 #[test]
 fn bce_from_logits_has_the_bits_of_the_log_sigmoid_form() {
     use losses::ndarray::Array2;

@@ -8,8 +8,9 @@ use crate::loss;
 /// Probabilities are clipped to `[EPSILON, 1 - EPSILON]` as in Keras, so the gradient is 0
 /// where a prediction lies outside that range. With `from_logits` the loss is
 /// `y softplus(-x) + (1 - y) softplus(x)` (that is, `-(y log_sigmoid(x) + (1 - y)
-/// log_sigmoid(-x))` with the signs taken out: the same bits in fewer operations), which stays
-/// finite (and its gradient exact) for any logit.
+/// log_sigmoid(-x))` with the signs taken out: the same bits in fewer operations, but for the
+/// sign of a gradient of exactly 0, `+0` as in Keras), which stays finite (and its gradient
+/// exact) for any logit.
 #[loss(alias = "bce", keras = "keras.losses.BinaryCrossentropy")]
 pub fn binary_crossentropy(
     y_true: f64,
@@ -104,8 +105,8 @@ pub fn soft_margin(y_true: f64, y_pred: f64) -> f64 {
 
 /// PyTorch's `BCEWithLogitsLoss` with a scalar `pos_weight`:
 /// `-(pos_weight y log_sigmoid(x) + (1 - y) log_sigmoid(-x))` for logits `x`, computed as
-/// `pos_weight y softplus(-x) + (1 - y) softplus(x)` (the same bits), finite (and with an
-/// exact gradient) for any logit.
+/// `pos_weight y softplus(-x) + (1 - y) softplus(x)` (the same bits but for the sign of a zero
+/// gradient), finite (and with an exact gradient) for any logit.
 #[loss(alias = "BCEWithLogitsLoss", pytorch = "torch.nn.BCEWithLogitsLoss")]
 pub fn bce_with_logits(
     y_true: f64,
