@@ -244,3 +244,65 @@ fn bce_from_logits_has_the_bits_of_the_log_sigmoid_form() {
         }
     }
 }
+
+/// bce from logits as a user writes it from the textbook, with `log_sigmoid` of `x` and of
+/// `-x` (one shared exponential, `log_sigmoid_of_parts` in the generated code).
+#[losses::loss]
+fn textbook_bce_from_logits(y_true: f64, y_pred: f64) -> f64 {
+    -(y_true * log_sigmoid(y_pred) + (1.0 - y_true) * log_sigmoid(-y_pred))
+}
+
+/// The user's textbook formula gives the built-in's bits, in `f32` and `f64`: the
+/// shared-exponential `log_sigmoid` is `-softplus(-x)` to the last bit. The gradients differ
+/// only where they are exactly 0, in the sign: `-(b - a)` is `-0` where `a - b` is `+0` (in
+/// `f32` from `|x| > 103.3`, where the small sigmoid underflows, with labels 0 and 1).
+#[test]
+fn textbook_log_sigmoid_formula_has_the_bits_of_the_built_in() {
+    use losses::ndarray::Array2;
+    use losses::{BinaryCrossentropy, Float, Loss, Reduction};
+    fn check<F: Float + std::fmt::Debug>(bits: impl Fn(F) -> u64) -> usize {
+        let n = 4099;
+        let x = Array2::from_shape_fn((n, 1), |(i, _)| {
+            F::from_f64(match i {
+                0 => 0.0,
+                1 => -0.0,
+                2 => 800.0,
+                3 => -800.0,
+                4 => f64::INFINITY,
+                5 => f64::NEG_INFINITY,
+                _ => ((i as f64) * 0.37).sin() * 120.0 * (i as f64 / n as f64).powi(3),
+            })
+        });
+        let y = Array2::from_shape_fn((n, 1), |(i, _)| F::from_f64([0.0, 1.0, 0.25, 0.9][i % 4]));
+        let mine = TextbookBceFromLogits::default().with_reduction(Reduction::Sum);
+        let built_in = BinaryCrossentropy::default()
+            .from_logits(true)
+            .with_reduction(Reduction::Sum);
+        let (v_mine, v_built) = (
+            mine.per_element(&y, &x).unwrap(),
+            built_in.per_element(&y, &x).unwrap(),
+        );
+        let (g_mine, g_built) = (
+            mine.value_and_grad(&y, &x).unwrap().1,
+            built_in.value_and_grad(&y, &x).unwrap().1,
+        );
+        let mut signed_zeros = 0;
+        for i in 0..n {
+            let p = x[[i, 0]];
+            assert_eq!(
+                bits(v_mine[[i, 0]]),
+                bits(v_built[[i, 0]]),
+                "value at {p:?}"
+            );
+            let (a, b) = (g_mine[[i, 0]], g_built[[i, 0]]);
+            if a == F::ZERO && b == F::ZERO {
+                signed_zeros += usize::from(bits(a) != bits(b));
+            } else {
+                assert_eq!(bits(a), bits(b), "gradient at {p:?}");
+            }
+        }
+        signed_zeros
+    }
+    assert!(check::<f32>(|v| u64::from(v.to_bits())) > 0);
+    assert_eq!(check::<f64>(f64::to_bits), 0);
+}

@@ -163,10 +163,15 @@ pub trait Float:
         let m = if self > Self::ZERO { self } else { Self::ZERO };
         m + l
     }
+    /// `log_sigmoid(self)` from `self.logistic_parts()`: `-softplus(-x)`, written
+    /// `min(x, -0) - ln(1 + e)`, two operations instead of four. Negation is exact and
+    /// rounding symmetric, so the bits are those of `-(max(-x, 0) + ln(1 + e))` but for the
+    /// sign of a NaN.
     #[doc(hidden)]
     #[inline(always)]
-    fn log_sigmoid_of_parts(self, parts: (Self, Self)) -> Self {
-        -(-self).softplus_of_parts(parts)
+    fn log_sigmoid_of_parts(self, (l, _): (Self, Self)) -> Self {
+        let m = if self < Self::ZERO { self } else { -Self::ZERO };
+        m - l
     }
     /// [`logistic_parts`](Float::logistic_parts) of every element of `x_l` in place (the
     /// logarithms; the small sigmoids into `small` where `sigmoid`, which is scratch

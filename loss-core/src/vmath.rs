@@ -1478,6 +1478,9 @@ pub(crate) mod tests {
                 for z in [x, -x] {
                     assert!(same(z.sigmoid_of_parts(parts), sigmoid_f32(z)), "{z:e}");
                     assert!(same(z.softplus_of_parts(parts), softplus_f32(z)), "{z:e}");
+                    let ls = z.log_sigmoid_of_parts(parts);
+                    let want = Float::log_sigmoid(z);
+                    assert!(same(ls, want) || (ls.is_nan() && want.is_nan()), "{z:e}");
                 }
             }
         }
@@ -1500,6 +1503,9 @@ pub(crate) mod tests {
                 for z in [x, -x] {
                     assert!(same(z.sigmoid_of_parts(parts), sigmoid_f64(z)), "{z:e}");
                     assert!(same(z.softplus_of_parts(parts), softplus_f64(z)), "{z:e}");
+                    let ls = z.log_sigmoid_of_parts(parts);
+                    let want = Float::log_sigmoid(z);
+                    assert!(same(ls, want) || (ls.is_nan() && want.is_nan()), "{z:e}");
                 }
             }
         }
