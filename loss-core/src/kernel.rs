@@ -1043,6 +1043,13 @@ mod tests {
                 staged,
                 "{name}: staged"
             );
+            // The macro stages within its own copy of `STAGE_SLOTS` and `STAGE_LEVELS`: a
+            // kernel beyond the runtime's would silently run unstaged.
+            assert_eq!(
+                super::staged::<F, L::Kernel<F>>(),
+                staged,
+                "{name}: within the runtime's stage slots and levels"
+            );
             let mut rng = crate::vmath::tests::Rng(seed);
             let mut uniform = move || rng.unit();
             for n in [1, 100, 256, 1000] {
