@@ -2,7 +2,7 @@
 //! finite differences away from kinks, and finite wherever the loss is finite.
 
 use losses::DynLoss;
-use losses::ndarray::{ArrayD, IxDyn};
+use losses::ndarray::{Array2, ArrayD, IxDyn};
 
 /// The built-ins with the parameter settings that change their formula, and the range of
 /// `y_pred` (and `y_true`) on which the loss is defined.
@@ -187,6 +187,24 @@ fn gradients_stay_finite_where_the_loss_is_finite() {
     assert!(checked > 1000);
 }
 
+/// Logits and labels for the bce bit tests: `n` rows, with ±0, ±800 and ±inf first, then
+/// logits up to ±120 (denser near 0), against labels 0, 1, 0.25 and 0.9 in turn.
+fn bce_points<F: losses::Float>(n: usize) -> (Array2<F>, Array2<F>) {
+    let x = Array2::from_shape_fn((n, 1), |(i, _)| {
+        F::from_f64(match i {
+            0 => 0.0,
+            1 => -0.0,
+            2 => 800.0,
+            3 => -800.0,
+            4 => f64::INFINITY,
+            5 => f64::NEG_INFINITY,
+            _ => ((i as f64) * 0.37).sin() * 120.0 * (i as f64 / n as f64).powi(3),
+        })
+    });
+    let y = Array2::from_shape_fn((n, 1), |(i, _)| F::from_f64([0.0, 1.0, 0.25, 0.9][i % 4]));
+    (x, y)
+}
+
 /// bce from logits is written `y softplus(-x) + (1 - y) softplus(x)`: the value and the derived
 /// gradient must keep the bits of the textbook form `-(y log_sigmoid(x) + (1 - y)
 /// log_sigmoid(-x))`, whose gradient is `-(y sigmoid(-x) - (1 - y) sigmoid(x))`. These `f64`
@@ -194,17 +212,9 @@ fn gradients_stay_finite_where_the_loss_is_finite() {
 /// `-(b - a)` is `-0`).
 #[test]
 fn bce_from_logits_has_the_bits_of_the_log_sigmoid_form() {
-    use losses::ndarray::Array2;
     use losses::{BceWithLogits, BinaryCrossentropy, Loss, Reduction, log_sigmoid, sigmoid};
     let n = 4099;
-    let x = Array2::from_shape_fn((n, 1), |(i, _)| match i {
-        0 => 0.0,
-        1 => -0.0,
-        2 => 800.0,
-        3 => -800.0,
-        _ => ((i as f64) * 0.37).sin() * 120.0 * (i as f64 / n as f64).powi(3),
-    });
-    let y = Array2::from_shape_fn((n, 1), |(i, _)| [0.0, 1.0, 0.25, 0.9][i % 4]);
+    let (x, y) = bce_points::<f64>(n);
     let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
     for pos_weight in [None, Some(2.5)] {
         let w = pos_weight.unwrap_or(1.0);
@@ -255,25 +265,13 @@ fn textbook_bce_from_logits(y_true: f64, y_pred: f64) -> f64 {
 /// The user's textbook formula gives the built-in's bits, in `f32` and `f64`: the
 /// shared-exponential `log_sigmoid` is `-softplus(-x)` to the last bit. The gradients differ
 /// only where they are exactly 0, in the sign: `-(b - a)` is `-0` where `a - b` is `+0` (in
-/// `f32` from `|x| > 103.3`, where the small sigmoid underflows, with labels 0 and 1).
+/// `f32` beyond about `|x| = 103.3`, where the small sigmoid underflows, with labels 0 and 1).
 #[test]
 fn textbook_log_sigmoid_formula_has_the_bits_of_the_built_in() {
-    use losses::ndarray::Array2;
     use losses::{BinaryCrossentropy, Float, Loss, Reduction};
     fn check<F: Float + std::fmt::Debug>(bits: impl Fn(F) -> u64) -> usize {
         let n = 4099;
-        let x = Array2::from_shape_fn((n, 1), |(i, _)| {
-            F::from_f64(match i {
-                0 => 0.0,
-                1 => -0.0,
-                2 => 800.0,
-                3 => -800.0,
-                4 => f64::INFINITY,
-                5 => f64::NEG_INFINITY,
-                _ => ((i as f64) * 0.37).sin() * 120.0 * (i as f64 / n as f64).powi(3),
-            })
-        });
-        let y = Array2::from_shape_fn((n, 1), |(i, _)| F::from_f64([0.0, 1.0, 0.25, 0.9][i % 4]));
+        let (x, y) = bce_points::<F>(n);
         let mine = TextbookBceFromLogits::default().with_reduction(Reduction::Sum);
         let built_in = BinaryCrossentropy::default()
             .from_logits(true)
