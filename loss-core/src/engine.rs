@@ -1003,7 +1003,11 @@ pub(crate) fn grad_hess<F: Float, D: Dimension, K: LossKernel<F>>(
         .zip(p.chunks(pl))
         .zip(g.chunks_mut(pl).zip(h.chunks_mut(pl)))
         .collect();
+    let streamed = K::ELEMENTWISE && crate::streamed::streams::<F>(n);
     let flag = run(n, tasks, |((t, p), (g, h))| {
+        if streamed && let Some(flag) = k.flat_grad_hess_streamed(t, p, g, h) {
+            return flag;
+        }
         grad_hess_run(k, t, p, g, h, ct, c)
     });
     prep.check_nan(flag, None)
@@ -1488,6 +1492,49 @@ mod tests {
         assert_eq!(v, v_want.to_bits());
         let g = g.as_slice().unwrap();
         assert!(g.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
+    fn streamed_derivatives_have_the_bits_of_the_ordinary_loop() {
+        // As above, for `grad_hess_into`: 16 MiB of each derivative and a partial chunk.
+        use crate::kernel::Elementwise;
+        let n = (4 << 20) + 1000;
+        let t = Array2::from_shape_fn((n / 8, 8), |(i, j)| ((i * 8 + j) as f32 * 1e-3).sin());
+        let p = Array2::from_shape_fn((n / 8, 8), |(i, j)| ((i * 8 + j) as f32 * 7e-4).cos());
+        let k = Elementwise(crate::testing::HuberK {
+            delta: 0.5f32,
+            double: false,
+        });
+        let (mut g_want, mut h_want) = (vec![f32::NAN; n], vec![f32::NAN; n]);
+        k.row_grad_hess(
+            t.as_slice().unwrap(),
+            p.as_slice().unwrap(),
+            &mut g_want,
+            &mut h_want,
+        );
+        let huber = TestHuber {
+            delta: 0.5,
+            ..TestHuber::default()
+        };
+        let (g, h) = same_with_threads(|| {
+            let mut g = Array2::from_elem(t.raw_dim(), f32::NAN);
+            let mut h = Array2::from_elem(t.raw_dim(), f32::NAN);
+            huber.grad_hess_into(&t, &p, &mut g, &mut h).unwrap();
+            (g, h)
+        });
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same(g.as_slice().unwrap(), &g_want));
+        assert!(same(h.as_slice().unwrap(), &h_want));
+        // A NaN prediction is still found.
+        let mut p = p;
+        p[[n / 16, 3]] = f32::NAN;
+        let mut g = Array2::from_elem(t.raw_dim(), 0.0);
+        let mut h = Array2::from_elem(t.raw_dim(), 0.0);
+        let err = huber.grad_hess_into(&t, &p, &mut g, &mut h).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("y_pred contains NaN at index [{}, 3]", n / 16)
+        );
     }
 
     #[test]

@@ -261,6 +261,22 @@ pub trait LossKernel<F: Float>: Send + Sync {
         self.flat_value_grad(y_true, y_pred, scale, grad)
     }
 
+    /// [`row_grad_hess`](Self::row_grad_hess) over a flat run of elements, both derivatives
+    /// written with streaming stores, for runs past the caches: `Some` NaN flag of `grad`
+    /// (NaN if it holds a NaN, 0 otherwise) where it did, `None` where it wrote nothing (the
+    /// caller then runs `row_grad_hess`). Only element-wise kernels receive this call.
+    /// (Added by the runtime; generated code need not.)
+    fn flat_grad_hess_streamed(
+        &self,
+        y_true: &[F],
+        y_pred: &[F],
+        grad: &mut [F],
+        hess: &mut [F],
+    ) -> Option<F> {
+        let _ = (y_true, y_pred, grad, hess);
+        None
+    }
+
     /// The SUM of the element losses over a flat run of elements (any number of rows): the
     /// value-only fast path of element-wise losses. Row losses never receive this call.
     /// (Added by the runtime; [`Elementwise`] overrides it, generated code need not.)
@@ -851,6 +867,16 @@ impl<F: Float, A: LossKernel<F>, B: LossKernel<F>> LossKernel<F> for Either<A, B
         either!(self, k => k.flat_value_grad_streamed(y_true, y_pred, scale, grad))
     }
     #[inline(always)]
+    fn flat_grad_hess_streamed(
+        &self,
+        y_true: &[F],
+        y_pred: &[F],
+        grad: &mut [F],
+        hess: &mut [F],
+    ) -> Option<F> {
+        either!(self, k => k.flat_grad_hess_streamed(y_true, y_pred, grad, hess))
+    }
+    #[inline(always)]
     fn flat_value(&self, y_true: &[F], y_pred: &[F]) -> F {
         either!(self, k => k.flat_value(y_true, y_pred))
     }
@@ -925,6 +951,22 @@ impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {
             }
         }
         sum_values_grads(&self.0, y_true, y_pred, scale, grad)
+    }
+
+    /// As for `flat_value_grad_streamed`, kernels without expensive calls only.
+    #[inline(always)]
+    fn flat_grad_hess_streamed(
+        &self,
+        y_true: &[F],
+        y_pred: &[F],
+        grad: &mut [F],
+        hess: &mut [F],
+    ) -> Option<F> {
+        if K::LEVELS == 0 && y_pred.len() > BLOCK {
+            crate::streamed::grads_hess(&self.0, y_true, y_pred, grad, hess)
+        } else {
+            None
+        }
     }
 
     /// The SUM of the element losses.

@@ -1,9 +1,9 @@
 //! The other entry points of one loss next to `value_and_grad_into`: with sample weights,
 //! `grad_hess` (allocating and `_into`), `per_element`, `per_sample`, `forward`. f32, 2^20
-//! elements in rows of 16 (or COLUMNS), medians and minima in ms over interleaved rounds
-//! (threads: `LOSSES_NUM_THREADS`).
+//! (or 2^LOG2) elements in rows of 16 (or COLUMNS), medians and minima in ms over
+//! interleaved rounds (threads: `LOSSES_NUM_THREADS`).
 //!
-//! `cargo run --release -p losses-benches --bin paths [-- logcosh|bce|mse|focal|ce16 [COLUMNS]]`
+//! `cargo run --release -p losses-benches --bin paths [-- logcosh|bce|mse|focal|ce16 [COLUMNS [LOG2]]]`
 
 use std::hint::black_box;
 
@@ -31,12 +31,15 @@ fn main() {
 }
 
 fn report<L: Loss>(case: Case, l: &L) {
-    let mut x = inputs(case, 1 << 20, 7);
+    let log2: u32 = std::env::args()
+        .nth(3)
+        .map_or(20, |s| s.parse().expect("log2 of the size"));
+    let mut x = inputs(case, 1 << log2, 7);
     // `paths mse 1`: element-wise losses in rows of 1 (a weight per element).
     if let Some(c) = std::env::args().nth(2) {
         let c: usize = c.parse().expect("columns");
         let shape = (x.p.len() / c, c);
-        let reshape = |a: Array2<f32>| a.into_shape_with_order(shape).expect("c divides 2^20");
+        let reshape = |a: Array2<f32>| a.into_shape_with_order(shape).expect("c divides the size");
         (x.t, x.p) = (reshape(x.t), reshape(x.p));
     }
     let (t, p) = (&x.t, &x.p);
@@ -92,7 +95,7 @@ fn report<L: Loss>(case: Case, l: &L) {
         ],
     );
     println!(
-        "{} f32 2^20 in rows of {}, {} thread(s)",
+        "{} f32 2^{log2} in rows of {}, {} thread(s)",
         case.name(),
         p.ncols(),
         losses::max_threads()
