@@ -28,6 +28,8 @@
 
 use crate::Float;
 use crate::kernel::ElementKernel;
+#[cfg(target_arch = "x86_64")]
+use crate::simd::Level;
 use crate::sum::{BLOCK, PairwiseSum, sum_block};
 
 /// The gradient size from which a run writes it with streaming stores. With its two inputs,
@@ -54,19 +56,18 @@ pub(crate) fn sum_values_grads<F: Float, K: ElementKernel<F>>(
     scale: F,
     g: &mut [F],
 ) -> Option<F> {
-    // `align_offset` may answer "never" (usize::MAX), and streaming stores need whole lines.
     #[cfg(target_arch = "x86_64")]
-    if g.as_ptr().align_offset(64) < GROUP {
-        use crate::simd::{Level, level};
-        match level() {
-            // SAFETY: the CPU supports these features (checked by `level`).
-            Level::Avx512 => return Some(unsafe { x86::avx512(k, t, p, scale, g) }),
-            Level::Avx2 => return Some(unsafe { x86::avx2(k, t, p, scale, g) }),
-            Level::Portable => {}
-        }
+    return match x86::streaming_level(g)? {
+        // SAFETY: the CPU supports these features (checked by `level`).
+        Level::Avx512 => Some(unsafe { x86::avx512(k, t, p, scale, g) }),
+        Level::Avx2 => Some(unsafe { x86::avx2(k, t, p, scale, g) }),
+        Level::Portable => None,
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (k, t, p, scale, g);
+        None
     }
-    let _ = (k, t, p, scale, g);
-    None
 }
 
 /// The first and second derivatives of a run into `g` and `hs`, written with streaming
@@ -83,26 +84,36 @@ pub(crate) fn grads_hess<F: Float, K: ElementKernel<F>>(
     hs: &mut [F],
 ) -> Option<F> {
     #[cfg(target_arch = "x86_64")]
-    if g.as_ptr().align_offset(64) < GROUP {
-        use crate::simd::{Level, level};
-        match level() {
-            // SAFETY: the CPU supports these features (checked by `level`).
-            Level::Avx512 => return Some(unsafe { x86::avx512_grad_hess(k, t, p, g, hs) }),
-            Level::Avx2 => return Some(unsafe { x86::avx2_grad_hess(k, t, p, g, hs) }),
-            Level::Portable => {}
-        }
+    return match x86::streaming_level(g)? {
+        // SAFETY: the CPU supports these features (checked by `level`).
+        Level::Avx512 => Some(unsafe { x86::avx512_grad_hess(k, t, p, g, hs) }),
+        Level::Avx2 => Some(unsafe { x86::avx2_grad_hess(k, t, p, g, hs) }),
+        Level::Portable => None,
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (k, t, p, g, hs);
+        None
     }
-    let _ = (k, t, p, g, hs);
-    None
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{ElementKernel, Float, GROUP, streamed, streamed_grad_hess};
+    use crate::simd::{Level, level};
     use core::arch::x86_64::{
         __m256i, __m512i, _mm_sfence, _mm256_loadu_si256, _mm256_stream_si256, _mm512_loadu_si512,
         _mm512_stream_si512,
     };
+
+    /// The instruction set whose streaming stores write `g`: none where the CPU has none, or
+    /// where `g`'s lines do not start within a group (`align_offset` may answer "never",
+    /// `usize::MAX`, and streaming stores need whole lines).
+    #[inline(always)]
+    pub(super) fn streaming_level<F>(g: &[F]) -> Option<Level> {
+        let level = level();
+        (g.as_ptr().align_offset(64) < GROUP && level != Level::Portable).then_some(level)
+    }
 
     /// The loops for one instruction set, storing each group of derivatives as `$vector`s.
     macro_rules! level {
@@ -328,6 +339,11 @@ mod tests {
     use crate::kernel::{Elementwise, LossKernel};
     use crate::testing::{HuberK, MseK};
 
+    /// Whether this CPU (or `LOSSES_SIMD`) gives the loops streaming stores.
+    fn streams_here() -> bool {
+        cfg!(target_arch = "x86_64") && crate::simd::level() != crate::simd::Level::Portable
+    }
+
     /// The streamed loop against the ordinary one, for every offset of the gradient's lines,
     /// lengths around the groups and blocks, and a few lengths of whole chunks.
     fn same_bits<F: Float, K: ElementKernel<F>>(k: K, to_bits: impl Fn(F) -> u64) {
@@ -363,11 +379,11 @@ mod tests {
                 let mut got = vec![F::NAN; len];
                 let v_want =
                     ordinary.flat_value_grad(t, p, F::from_f64(0.3), &mut want[off..][..n]);
-                let Some(v_got) =
-                    sum_values_grads(&ordinary.0, t, p, F::from_f64(0.3), &mut got[off..][..n])
-                else {
-                    // No streaming stores on this CPU: nothing to compare.
-                    return;
+                let v_got =
+                    sum_values_grads(&ordinary.0, t, p, F::from_f64(0.3), &mut got[off..][..n]);
+                let Some(v_got) = v_got else {
+                    assert!(!streams_here(), "n {n} offset {off}: not streamed");
+                    return; // no streaming stores on this CPU: nothing to compare
                 };
                 assert_eq!(to_bits(v_got), to_bits(v_want), "value, n {n} offset {off}");
                 for (i, (a, b)) in got.iter().zip(&want).enumerate() {
@@ -398,12 +414,9 @@ mod tests {
     /// second derivative's lines where the gradient's start or one element on, and a NaN in
     /// the gradient flagged wherever it falls.
     fn same_derivatives<F: Float, K: ElementKernel<F>>(k: K, to_bits: impl Fn(F) -> u64) {
-        #[cfg(target_arch = "x86_64")]
-        if crate::simd::level() == crate::simd::Level::Portable {
-            return; // no streaming stores
+        if !streams_here() {
+            return;
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        return;
         let len = 4096 + 40;
         let t: Vec<F> = (0..len)
             .map(|i| F::from_f64((i as f64 * 0.7).sin()))
