@@ -657,6 +657,18 @@ multiversion! {
             }
             return;
         }
+        if c == 1 {
+            // A row of one: `sum_block` gives `0 + (0 + v)`, over 1: `0 + v`, the value but
+            // for the sign of a zero, in a vector loop instead of a scalar sum and division
+            // per row (`per_sample`, 2^24 f32 rows on two threads, three alternating runs:
+            // 34.4, 37.1, 37.2 ms -> 29.0, 28.9, 30.4).
+            let blocks = t.chunks(BLOCK).zip(p.chunks(BLOCK));
+            for ((tb, pb), ob) in blocks.zip(o.chunks_mut(BLOCK)) {
+                block_values(k, tb, pb, ob, slots);
+                ob.iter_mut().for_each(|v| *v = F::ZERO + *v);
+            }
+            return;
+        }
         let per_block = BLOCK / c * c;
         let blocks = t.chunks(per_block).zip(p.chunks(per_block));
         for ((tb, pb), ob) in blocks.zip(o.chunks_mut(BLOCK / c)) {
@@ -1040,6 +1052,35 @@ mod tests {
                 assert_eq!(g2[i], 0.5 * 2.0 * (p[i] - t[i]));
             }
         }
+    }
+
+    #[test]
+    fn rows_of_one_keep_the_sign_of_zero_of_row_value() {
+        // The element value is `y_pred` itself: -0 is a value, and a row's sum makes it +0.
+        struct Ident;
+        impl ElementKernel<f32> for Ident {
+            fn value(&self, _: f32, p: f32) -> f32 {
+                p
+            }
+            fn value_grad(&self, _: f32, p: f32) -> (f32, f32) {
+                (p, 1.0)
+            }
+            fn grad_hess(&self, _: f32, _: f32) -> (f32, f32) {
+                (1.0, 0.0)
+            }
+        }
+        let k = Elementwise(Ident);
+        let p: Vec<f32> = (0..600)
+            .map(|i| [-0.0, 0.0, 1.5, -2.0, f32::NAN][i % 5])
+            .collect();
+        let t = vec![0.0; p.len()];
+        let mut m = vec![7.0; p.len()];
+        LossKernel::flat_row_means(&k, &t, &p, 1, &mut m);
+        for (i, &m) in m.iter().enumerate() {
+            let want = LossKernel::row_value(&k, &t[i..=i], &p[i..=i]);
+            assert_eq!(m.to_bits(), want.to_bits(), "row {i}");
+        }
+        assert_eq!(m[0].to_bits(), 0.0f32.to_bits());
     }
 
     #[test]
