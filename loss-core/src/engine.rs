@@ -398,7 +398,7 @@ pub(crate) fn per_sample<F: Float, D: Dimension, K: LossKernel<F>>(
     prep: &Prepared<'_, F, D>,
 ) -> Result<Vec<F>> {
     let (ct, c, rpt) = (prep.ct, prep.c, prep.rows_per_task());
-    let mut out = vec![F::ZERO; prep.rows];
+    let mut out = crate::pages::zeros(prep.rows);
     let tasks: Vec<_> = prep
         .t()
         .chunks(rpt * ct)
