@@ -394,22 +394,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn streamed_loops_give_the_bits_of_the_ordinary_ones() {
-        same_bits::<f32, _>(MseK, |x| u64::from(x.to_bits()));
-        same_bits::<f64, _>(MseK, f64::to_bits);
-        let h32 = HuberK {
-            delta: 0.5f32,
-            double: false,
-        };
-        same_bits::<f32, _>(h32, |x| u64::from(x.to_bits()));
-        let h64 = HuberK {
-            delta: 0.5f64,
-            double: true,
-        };
-        same_bits::<f64, _>(h64, f64::to_bits);
-    }
-
     /// The streamed derivatives against the ordinary loop, as `same_bits` does, with the
     /// second derivative's lines where the gradient's start or one element on, and a NaN in
     /// the gradient flagged wherever it falls.
@@ -457,20 +441,21 @@ mod tests {
         }
     }
 
+    /// Both streamed loops of one kernel against the ordinary ones.
+    fn same_both<F: Float, K: ElementKernel<F>>(k: impl Fn() -> K, to_bits: impl Fn(F) -> u64) {
+        same_bits(k(), &to_bits);
+        same_derivatives(k(), &to_bits);
+    }
+
     #[test]
-    fn streamed_derivatives_give_the_bits_of_the_ordinary_loop() {
-        same_derivatives::<f32, _>(MseK, |x| u64::from(x.to_bits()));
-        same_derivatives::<f64, _>(MseK, f64::to_bits);
-        let h32 = HuberK {
-            delta: 0.5f32,
-            double: false,
-        };
-        same_derivatives::<f32, _>(h32, |x| u64::from(x.to_bits()));
-        let h64 = HuberK {
-            delta: 0.5f64,
-            double: true,
-        };
-        same_derivatives::<f64, _>(h64, f64::to_bits);
+    fn streamed_loops_give_the_bits_of_the_ordinary_ones() {
+        let (bits32, bits64) = (|x: f32| u64::from(x.to_bits()), f64::to_bits);
+        same_both(|| MseK, bits32);
+        same_both(|| MseK, bits64);
+        let (delta, double) = (0.5, false);
+        same_both(|| HuberK { delta, double }, bits32);
+        let (delta, double) = (0.5, true);
+        same_both(|| HuberK { delta, double }, bits64);
     }
 
     #[test]
