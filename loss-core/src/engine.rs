@@ -907,13 +907,18 @@ fn weighted<F: Float, D: Dimension, K: LossKernel<F>>(
                     .zip(g.chunks_mut(CHUNK))
                     .enumerate()
                     .collect();
+                let streamed = crate::streamed::streams::<F>(n);
                 run(n, tasks, |(i, ((t, p), g))| {
                     let w = RunWeights {
                         w: ws,
                         group: group_len,
                         start: i * CHUNK,
                     };
-                    k.flat_weighted_value_grad(t, p, w, grad_scale, g)
+                    if streamed {
+                        k.flat_weighted_value_grad_streamed(t, p, w, grad_scale, g)
+                    } else {
+                        k.flat_weighted_value_grad(t, p, w, grad_scale, g)
+                    }
                 })
             }
             None => {
@@ -1486,6 +1491,45 @@ mod tests {
             let mut g = Array2::from_elem(t.raw_dim(), f32::NAN);
             let v = TestMse::default()
                 .value_and_grad_into(&t, &p, &mut g)
+                .unwrap();
+            (v.to_bits(), g)
+        });
+        assert_eq!(v, v_want.to_bits());
+        let g = g.as_slice().unwrap();
+        assert!(g.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
+    fn streamed_weighted_gradients_have_the_bits_of_the_ordinary_loop() {
+        // As above, with a weight per row of 8: the ordinary weighted loop, task by task, is
+        // the reference.
+        use crate::kernel::{Elementwise, RunWeights};
+        let n = (4 << 20) + 1000;
+        let rows = n / 8;
+        let t = Array2::from_shape_fn((rows, 8), |(i, j)| ((i * 8 + j) as f32 * 1e-3).sin());
+        let p = Array2::from_shape_fn((rows, 8), |(i, j)| ((i * 8 + j) as f32 * 7e-4).cos());
+        let w = Array1::from_shape_fn(rows, |i| 0.5 + (i % 7) as f32 * 0.25);
+        // Mean over the rows: the element values over 8, then over the rows.
+        let (cf, denom) = (8.0f32, rows as f32);
+        let scale = 1.0 / (denom * cf);
+        let mut want = vec![f32::NAN; n];
+        let mut sum = PairwiseSum::new();
+        let chunks = t.as_slice().unwrap().chunks(CHUNK);
+        let chunks = chunks.zip(p.as_slice().unwrap().chunks(CHUNK));
+        for (i, ((t, p), g)) in chunks.zip(want.chunks_mut(CHUNK)).enumerate() {
+            let run = RunWeights {
+                w: w.as_slice().unwrap(),
+                group: 8,
+                start: i * CHUNK,
+            };
+            let k = Elementwise(crate::testing::MseK);
+            sum.add(k.flat_weighted_value_grad(t, p, run, scale, g));
+        }
+        let v_want = sum.sum() / cf / denom;
+        let (v, g) = same_with_threads(|| {
+            let mut g = Array2::from_elem(t.raw_dim(), f32::NAN);
+            let v = TestMse::default()
+                .value_and_grad_weighted_into(&t, &p, &w, &mut g)
                 .unwrap();
             (v.to_bits(), g)
         });

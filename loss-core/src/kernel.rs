@@ -304,6 +304,21 @@ pub trait LossKernel<F: Float>: Send + Sync {
         s.sum()
     }
 
+    /// [`flat_weighted_value_grad`](Self::flat_weighted_value_grad) for a run of a gradient
+    /// too large for the caches, as
+    /// [`flat_value_grad_streamed`](Self::flat_value_grad_streamed) is for unweighted runs.
+    /// (Added by the runtime; generated code need not.)
+    fn flat_weighted_value_grad_streamed(
+        &self,
+        y_true: &[F],
+        y_pred: &[F],
+        w: RunWeights<'_, F>,
+        scale: F,
+        grad: &mut [F],
+    ) -> F {
+        self.flat_weighted_value_grad(y_true, y_pred, w, scale, grad)
+    }
+
     /// [`flat_value`](Self::flat_value) with sample weights (see
     /// [`flat_weighted_value_grad`](Self::flat_weighted_value_grad)).
     fn flat_weighted_value(&self, y_true: &[F], y_pred: &[F], w: RunWeights<'_, F>) -> F {
@@ -621,16 +636,12 @@ multiversion! {
         g: &mut [F],
     ) -> F {
         let mut scratch = Scratch::new();
-        let mut weights = BlockWeights {
-            value: [F::ZERO; WEIGHTS],
-            grad: [F::ZERO; WEIGHTS],
-        };
+        let mut weights = BlockWeights::new();
         let mut s = PairwiseSum::new();
         let blocks = t.chunks(BLOCK).zip(p.chunks(BLOCK)).zip(g.chunks_mut(BLOCK));
         for (b, ((tb, pb), gb)) in blocks.enumerate() {
             let n = pb.len();
-            w.fill(b * BLOCK, &mut weights.value, n, F::ONE);
-            w.fill(b * BLOCK, &mut weights.grad, n, scale);
+            weights.fill(&w, b * BLOCK, n, scale);
             s.add(block_value_grad(k, tb, pb, scale, gb, Some(&weights), &mut scratch));
         }
         s.sum()
@@ -708,7 +719,7 @@ impl<F: Float> RunWeights<'_, F> {
     /// `out[j]` = `scale` times the weight of element `from + j` of the run, for `j < n`
     /// (`n <= BLOCK`; the entries after `n` are left undefined).
     #[inline(always)]
-    fn fill(&self, from: usize, out: &mut [F; WEIGHTS], n: usize, scale: F) {
+    pub(crate) fn fill(&self, from: usize, out: &mut [F; WEIGHTS], n: usize, scale: F) {
         let n = n.min(BLOCK);
         let start = self.start + from;
         if self.group == 1 {
@@ -748,9 +759,28 @@ const WEIGHTS: usize = BLOCK + SPLAT;
 /// The weights of one block's elements: for the value (the weight) and for the gradient
 /// (the weight times the gradient's scale, one product per element as unweighted code
 /// multiplies by its scale).
-struct BlockWeights<F> {
-    value: [F; WEIGHTS],
-    grad: [F; WEIGHTS],
+#[repr(C, align(64))]
+pub(crate) struct BlockWeights<F> {
+    pub(crate) value: [F; WEIGHTS],
+    pub(crate) grad: [F; WEIGHTS],
+}
+
+impl<F: Float> BlockWeights<F> {
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        BlockWeights {
+            value: [F::ZERO; WEIGHTS],
+            grad: [F::ZERO; WEIGHTS],
+        }
+    }
+
+    /// The weights of elements `from .. from + n` of the run (`n <= BLOCK`), for the values
+    /// and, times `scale`, for the derivatives.
+    #[inline(always)]
+    pub(crate) fn fill(&mut self, run: &RunWeights<'_, F>, from: usize, n: usize, scale: F) {
+        run.fill(from, &mut self.value, n, F::ONE);
+        run.fill(from, &mut self.grad, n, scale);
+    }
 }
 
 /// The element formula of a wrapped kernel, for scalar access (`loss_at`, ...).
@@ -904,6 +934,17 @@ impl<F: Float, A: LossKernel<F>, B: LossKernel<F>> LossKernel<F> for Either<A, B
         either!(self, k => k.flat_weighted_value_grad(y_true, y_pred, w, scale, grad))
     }
     #[inline(always)]
+    fn flat_weighted_value_grad_streamed(
+        &self,
+        y_true: &[F],
+        y_pred: &[F],
+        w: RunWeights<'_, F>,
+        scale: F,
+        grad: &mut [F],
+    ) -> F {
+        either!(self, k => k.flat_weighted_value_grad_streamed(y_true, y_pred, w, scale, grad))
+    }
+    #[inline(always)]
     fn flat_weighted_value(&self, y_true: &[F], y_pred: &[F], w: RunWeights<'_, F>) -> F {
         either!(self, k => k.flat_weighted_value(y_true, y_pred, w))
     }
@@ -998,6 +1039,26 @@ impl<F: Float, K: ElementKernel<F>> LossKernel<F> for Elementwise<K> {
         scale: F,
         grad: &mut [F],
     ) -> F {
+        sum_weighted_values_grads(&self.0, y_true, y_pred, w, scale, grad)
+    }
+
+    /// As `flat_weighted_value_grad`, the gradient streamed as in `flat_value_grad_streamed`.
+    #[inline(always)]
+    fn flat_weighted_value_grad_streamed(
+        &self,
+        y_true: &[F],
+        y_pred: &[F],
+        w: RunWeights<'_, F>,
+        scale: F,
+        grad: &mut [F],
+    ) -> F {
+        if K::LEVELS == 0 && y_pred.len() > BLOCK {
+            let streamed =
+                crate::streamed::sum_weighted_values_grads(&self.0, y_true, y_pred, w, scale, grad);
+            if let Some(s) = streamed {
+                return s;
+            }
+        }
         sum_weighted_values_grads(&self.0, y_true, y_pred, w, scale, grad)
     }
 
