@@ -1469,15 +1469,23 @@ mod tests {
         assert!((f64::from(v) - exact).abs() / exact < 1e-6);
     }
 
+    /// 16 MiB of `f32` and a partial chunk in rows of 8: runs that stream their derivatives
+    /// where the CPU can.
+    fn streamed_inputs() -> (Array2<f32>, Array2<f32>) {
+        let n = (4 << 20) + 1000;
+        assert!(crate::streamed::streams::<f32>(n));
+        let t = Array2::from_shape_fn((n / 8, 8), |(i, j)| ((i * 8 + j) as f32 * 1e-3).sin());
+        let p = Array2::from_shape_fn((n / 8, 8), |(i, j)| ((i * 8 + j) as f32 * 7e-4).cos());
+        (t, p)
+    }
+
     #[test]
     fn streamed_gradients_have_the_bits_of_the_ordinary_loop() {
         // 16 MiB of f32 gradient and a partial chunk: the run streams its gradient where the
         // CPU can. The same run through the ordinary loop, task by task, is the reference.
         use crate::kernel::Elementwise;
-        let n = (4 << 20) + 1000;
-        assert!(crate::streamed::streams::<f32>(n));
-        let t = Array2::from_shape_fn((n / 8, 8), |(i, j)| ((i * 8 + j) as f32 * 1e-3).sin());
-        let p = Array2::from_shape_fn((n / 8, 8), |(i, j)| ((i * 8 + j) as f32 * 7e-4).cos());
+        let (t, p) = streamed_inputs();
+        let n = t.len();
         let scale = 1.0 / n as f32;
         let mut want = vec![f32::NAN; n];
         let mut sum = PairwiseSum::new();
@@ -1504,10 +1512,8 @@ mod tests {
         // As above, with a weight per row of 8: the ordinary weighted loop, task by task, is
         // the reference.
         use crate::kernel::{Elementwise, RunWeights};
-        let n = (4 << 20) + 1000;
-        let rows = n / 8;
-        let t = Array2::from_shape_fn((rows, 8), |(i, j)| ((i * 8 + j) as f32 * 1e-3).sin());
-        let p = Array2::from_shape_fn((rows, 8), |(i, j)| ((i * 8 + j) as f32 * 7e-4).cos());
+        let (t, p) = streamed_inputs();
+        let (n, rows) = (t.len(), t.nrows());
         let w = Array1::from_shape_fn(rows, |i| 0.5 + (i % 7) as f32 * 0.25);
         // Mean over the rows: the element values over 8, then over the rows.
         let (cf, denom) = (8.0f32, rows as f32);
@@ -1542,9 +1548,8 @@ mod tests {
     fn streamed_derivatives_have_the_bits_of_the_ordinary_loop() {
         // As above, for `grad_hess_into`: 16 MiB of each derivative and a partial chunk.
         use crate::kernel::Elementwise;
-        let n = (4 << 20) + 1000;
-        let t = Array2::from_shape_fn((n / 8, 8), |(i, j)| ((i * 8 + j) as f32 * 1e-3).sin());
-        let p = Array2::from_shape_fn((n / 8, 8), |(i, j)| ((i * 8 + j) as f32 * 7e-4).cos());
+        let (t, p) = streamed_inputs();
+        let n = t.len();
         let k = Elementwise(crate::testing::HuberK {
             delta: 0.5f32,
             double: false,

@@ -450,6 +450,13 @@ mod tests {
     use crate::kernel::{Elementwise, LossKernel};
     use crate::testing::{HuberK, MseK};
 
+    /// `y_true` and `y_pred` of `len` elements for the comparisons below.
+    fn inputs<F: Float>(len: usize) -> (Vec<F>, Vec<F>) {
+        let t = (0..len).map(|i| F::from_f64((i as f64 * 0.7).sin()));
+        let p = (0..len).map(|i| F::from_f64((i as f64 * 0.3).cos() * 1.7));
+        (t.collect(), p.collect())
+    }
+
     /// Whether this CPU (or `LOSSES_SIMD`) gives the loops streaming stores.
     fn streams_here() -> bool {
         cfg!(target_arch = "x86_64") && crate::simd::level() != crate::simd::Level::Portable
@@ -459,12 +466,7 @@ mod tests {
     /// lengths around the groups and blocks, and a few lengths of whole chunks.
     fn same_bits<F: Float, K: ElementKernel<F>>(k: K, to_bits: impl Fn(F) -> u64) {
         let len = (1 << 15) + 40;
-        let t: Vec<F> = (0..len)
-            .map(|i| F::from_f64((i as f64 * 0.7).sin()))
-            .collect();
-        let p: Vec<F> = (0..len)
-            .map(|i| F::from_f64((i as f64 * 0.3).cos() * 1.7))
-            .collect();
+        let (t, p) = inputs::<F>(len);
         let ordinary = Elementwise(k);
         let lengths = [
             1,
@@ -512,12 +514,7 @@ mod tests {
             return;
         }
         let len = 4096 + 40;
-        let t: Vec<F> = (0..len)
-            .map(|i| F::from_f64((i as f64 * 0.7).sin()))
-            .collect();
-        let p: Vec<F> = (0..len)
-            .map(|i| F::from_f64((i as f64 * 0.3).cos() * 1.7))
-            .collect();
+        let (t, p) = inputs::<F>(len);
         let w: Vec<F> = (0..len + 8)
             .map(|i| F::from_f64(0.25 + (i as f64 * 0.37).sin().abs()))
             .collect();
@@ -565,12 +562,7 @@ mod tests {
             return;
         }
         let len = 4096 + 40;
-        let t: Vec<F> = (0..len)
-            .map(|i| F::from_f64((i as f64 * 0.7).sin()))
-            .collect();
-        let p: Vec<F> = (0..len)
-            .map(|i| F::from_f64((i as f64 * 0.3).cos() * 1.7))
-            .collect();
+        let (t, p) = inputs::<F>(len);
         let ordinary = Elementwise(k);
         // The second derivative's buffer from where its lines start as the gradient's do.
         let lined_up = |g: &[F], h: &[F]| {
