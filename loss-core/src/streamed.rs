@@ -157,7 +157,7 @@ impl<F: Float> Weigh<F> for Weighted<'_, F> {
     }
     #[inline(always)]
     fn group(&self, q: usize, values: &mut [F; GROUP], ds: &mut [F; GROUP]) {
-        // One bounds check per group, none per element.
+        // Always `Some` (`q < BLOCK / GROUP`); a check per group, none per element.
         let (Some(wv), Some(wg)) = (
             self.block.value[q * GROUP..].first_chunk::<GROUP>(),
             self.block.grad[q * GROUP..].first_chunk::<GROUP>(),
