@@ -1479,6 +1479,23 @@ mod tests {
         (t, p)
     }
 
+    /// Asserts that `call`, writing its gradient into a buffer of NaN of shape `dim`, gives
+    /// the bits of `v_want` and `want` on 1 and on 3 threads.
+    fn same_value_and_gradient(
+        v_want: f32,
+        want: &[f32],
+        dim: ndarray::Ix2,
+        call: impl Fn(&mut Array2<f32>) -> f32,
+    ) {
+        let (v, g) = same_with_threads(|| {
+            let mut g = Array2::from_elem(dim, f32::NAN);
+            (call(&mut g).to_bits(), g)
+        });
+        assert_eq!(v, v_want.to_bits());
+        let g = g.as_slice().unwrap();
+        assert!(g.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
     #[test]
     fn streamed_gradients_have_the_bits_of_the_ordinary_loop() {
         // 16 MiB of f32 gradient and a partial chunk: the run streams its gradient where the
@@ -1495,16 +1512,9 @@ mod tests {
             sum.add(Elementwise(crate::testing::MseK).flat_value_grad(t, p, scale, g));
         }
         let v_want = sum.sum() / n as f32;
-        let (v, g) = same_with_threads(|| {
-            let mut g = Array2::from_elem(t.raw_dim(), f32::NAN);
-            let v = TestMse::default()
-                .value_and_grad_into(&t, &p, &mut g)
-                .unwrap();
-            (v.to_bits(), g)
+        same_value_and_gradient(v_want, &want, t.raw_dim(), |g| {
+            TestMse::default().value_and_grad_into(&t, &p, g).unwrap()
         });
-        assert_eq!(v, v_want.to_bits());
-        let g = g.as_slice().unwrap();
-        assert!(g.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     #[test]
@@ -1532,16 +1542,10 @@ mod tests {
             sum.add(k.flat_weighted_value_grad(t, p, run, scale, g));
         }
         let v_want = sum.sum() / cf / denom;
-        let (v, g) = same_with_threads(|| {
-            let mut g = Array2::from_elem(t.raw_dim(), f32::NAN);
-            let v = TestMse::default()
-                .value_and_grad_weighted_into(&t, &p, &w, &mut g)
-                .unwrap();
-            (v.to_bits(), g)
+        same_value_and_gradient(v_want, &want, t.raw_dim(), |g| {
+            let l = TestMse::default();
+            l.value_and_grad_weighted_into(&t, &p, &w, g).unwrap()
         });
-        assert_eq!(v, v_want.to_bits());
-        let g = g.as_slice().unwrap();
-        assert!(g.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     #[test]
