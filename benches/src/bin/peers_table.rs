@@ -7,7 +7,8 @@
 //! triad, one call each per round, so that their ratios are measured under the same load
 //! (rows marked "paired rounds").
 //!
-//! `cargo run --release -p losses-benches --bin peers_table [-- --sizes 20,24 --quick --only NAME]`
+//! `cargo run --release -p losses-benches --bin peers_table [-- OPTIONS]`, options
+//! `--sizes 20,24`, `--quick` (10 runs), `--passes N` (2), `--only NAME` (part of a loss name).
 
 use losses::ndarray::Array2;
 use losses_benches::{
