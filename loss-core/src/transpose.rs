@@ -173,6 +173,19 @@ mod avx {
         [0, c - 8].into_iter().take(if c > 8 { 2 } else { 1 })
     }
 
+    /// Columns `at..at + 8` of the 8 rows of `c` elements in `rows`, one vector each.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2; `at + 8 <= c` and `rows.len() >= 8 * c`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn block_columns(rows: &[f32], c: usize, at: usize) -> [__m256; 8] {
+        // SAFETY: row r's elements at..at + 8 end at r * c + c <= 8 * c <= rows.len().
+        let r: [__m256; 8] =
+            std::array::from_fn(|r| unsafe { _mm256_loadu_ps(rows.as_ptr().add(r * c + at)) });
+        transpose8(r)
+    }
+
     /// # Safety
     /// The CPU supports AVX2; `8 <= c <= 16` and `rows.len() >= 8 * c`.
     #[inline]
@@ -180,10 +193,11 @@ mod avx {
     pub(super) unsafe fn rows_to_columns(rows: &[f32], c: usize, t: &mut Columns<f32>) {
         debug_assert!((8..=t.len()).contains(&c) && rows.len() >= GROUP_ROWS * c);
         for at in blocks(c) {
-            // SAFETY: row r's elements at..at + 8 end at r * c + c <= 8 * c <= rows.len().
-            let r: [__m256; 8] =
-                std::array::from_fn(|r| unsafe { _mm256_loadu_ps(rows.as_ptr().add(r * c + at)) });
-            for (k, col) in transpose8(r).into_iter().enumerate() {
+            // SAFETY: the caller's contract.
+            for (k, col) in unsafe { block_columns(rows, c, at) }
+                .into_iter()
+                .enumerate()
+            {
                 // SAFETY: at + k < c <= 16 columns of 8 f32 each.
                 unsafe { _mm256_storeu_ps(t[at + k].as_mut_ptr(), col) };
             }
@@ -203,10 +217,8 @@ mod avx {
         debug_assert!((8..=t.len()).contains(&c) && rows.len() >= GROUP_ROWS * c);
         let out = t.as_mut_ptr().cast::<f32>();
         for at in blocks(c) {
-            // SAFETY: as in `rows_to_columns`.
-            let r: [__m256; 8] =
-                std::array::from_fn(|r| unsafe { _mm256_loadu_ps(rows.as_ptr().add(r * c + at)) });
-            let cols = transpose8(r);
+            // SAFETY: the caller's contract.
+            let cols = unsafe { block_columns(rows, c, at) };
             for k in (0..8).step_by(2) {
                 let lo = _mm512_castps_pd(_mm512_castps256_ps512(cols[k]));
                 let pair = _mm512_insertf64x4::<1>(lo, _mm256_castps_pd(cols[k + 1]));
