@@ -30,6 +30,10 @@
 //! into a buffer and streamed from there took longer, in one process over 2^24 `f32` (20
 //! alternating rounds each, streamed over ordinary): bce from logits 1.07 and 1.18, log-cosh
 //! 1.16, focal 0.98; 1.31 for bce at 2^22.
+//!
+//! Long rows (softmax cross-entropy over 1000 classes) are the exception: their kernel
+//! writes a row's gradient in a pass of its own, after the row's sums, so each row is computed
+//! into a buffer of one row and copied with streaming stores ([`copy_streaming`]).
 
 use crate::Float;
 use crate::kernel::{BlockWeights, ElementKernel, RunWeights};
@@ -197,6 +201,48 @@ pub(crate) fn grads_hess<F: Float, K: ElementKernel<F>>(
     }
 }
 
+/// The row lengths, in bytes, whose gradients a run of rows streams from [`STREAM_MIN_BYTES`]
+/// of gradient: each row is computed into a buffer of one row, which stays in the first-level
+/// cache, and copied to the gradient from there. Shorter rows have too few whole lines (and
+/// rows of up to 16 go in groups); longer ones would not keep their buffer in that cache.
+pub(crate) const STREAM_ROW_BYTES: core::ops::RangeInclusive<usize> = 256..=(32 << 10);
+
+/// Whether a run of rows of `c` elements, `n` in all, streams its gradient: where the CPU has
+/// streaming stores, for long gradients of rows of [`STREAM_ROW_BYTES`].
+pub(crate) fn streams_rows<F>(n: usize, c: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    let has_stores = crate::simd::level() != Level::Portable;
+    #[cfg(not(target_arch = "x86_64"))]
+    let has_stores = false;
+    has_stores && streams::<F>(n) && STREAM_ROW_BYTES.contains(&c.saturating_mul(size_of::<F>()))
+}
+
+/// Copies `src` to `dst` (the same length): `dst`'s whole 64-byte lines by streaming stores,
+/// the rest (at most a line at each end) by ordinary ones. Call [`fence`] before the stores
+/// are read by another thread. Where the CPU has no streaming stores, an ordinary copy.
+#[inline]
+pub(crate) fn copy_streaming<F: Copy>(dst: &mut [F], src: &[F]) {
+    #[cfg(target_arch = "x86_64")]
+    match crate::simd::level() {
+        // SAFETY: the CPU supports these features (checked by `level`).
+        Level::Avx512 => return unsafe { x86::copy_avx512(dst, src) },
+        Level::Avx2 => return unsafe { x86::copy_avx2(dst, src) },
+        Level::Portable => {}
+    }
+    dst.copy_from_slice(src);
+}
+
+/// Orders the streaming stores before any later store (such as the one that hands a task's
+/// sum to another thread).
+#[inline]
+pub(crate) fn fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of the x86_64 baseline.
+    unsafe {
+        core::arch::x86_64::_mm_sfence()
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{ElementKernel, Float, GROUP, Weigh, streamed, streamed_grad_hess};
@@ -269,6 +315,46 @@ mod x86 {
             }
         };
     }
+
+    /// `copy_streaming` for one instruction set: `$lines` copies one 64-byte line.
+    macro_rules! copy_lines {
+        ($name:ident, $features:literal, $lines:expr) => {
+            #[target_feature(enable = $features)]
+            pub(super) fn $name<F: Copy>(dst: &mut [F], src: &[F]) {
+                assert_eq!(dst.len(), src.len(), "a copy between slices of one length");
+                let per_line = (64 / size_of::<F>().max(1)).max(1);
+                let h = dst.as_ptr().align_offset(64).min(dst.len());
+                let lines = if size_of::<F>() == 0 || 64 % size_of::<F>() != 0 {
+                    0
+                } else {
+                    (dst.len() - h) / per_line
+                };
+                let end = h + lines * per_line;
+                dst[..h].copy_from_slice(&src[..h]);
+                dst[end..].copy_from_slice(&src[end..]);
+                let (d, s) = (
+                    dst[h..end].as_mut_ptr().cast::<u8>(),
+                    src[h..end].as_ptr().cast::<u8>(),
+                );
+                for i in 0..lines {
+                    // SAFETY: line `i` of the `lines` whole lines from `h` is in both slices,
+                    // and `d` is aligned to 64 bytes from `h` on.
+                    unsafe { $lines(d.add(64 * i), s.add(64 * i)) }
+                }
+            }
+        };
+    }
+
+    copy_lines!(copy_avx512, "avx512f", |d: *mut u8, s: *const u8| {
+        _mm512_stream_si512(d.cast::<__m512i>(), _mm512_loadu_si512(s.cast::<__m512i>()))
+    });
+    copy_lines!(copy_avx2, "avx2", |d: *mut u8, s: *const u8| {
+        _mm256_stream_si256(d.cast::<__m256i>(), _mm256_loadu_si256(s.cast::<__m256i>()));
+        _mm256_stream_si256(
+            d.add(32).cast::<__m256i>(),
+            _mm256_loadu_si256(s.add(32).cast::<__m256i>()),
+        );
+    });
 
     level!(
         avx512,
