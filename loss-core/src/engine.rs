@@ -311,6 +311,17 @@ pub fn max_threads() -> usize {
     }
 }
 
+/// The work (elements) from which [`run`], called from outside rayon's pool, runs every task
+/// on the pool's threads, the calling thread waiting, instead of working beside them. Pool
+/// threads that have just finished other work look for more for a while before they sleep:
+/// beside the calling thread and the one pool thread given a share, such a thread made three
+/// on two cores, and calls after other parallel work were up to twice as slow. mse over
+/// 2^24 `f32` on two threads, timed in alternation with the hand-written loop and the triads
+/// (8 tables each, scratch switch): 5.84-9.65 ms (4 of 8 over 6.8) beside the pool, 5.46-5.87
+/// on it; repeated calls 3.99-4.72 against 3.98-4.46. Smaller calls keep the calling thread
+/// working, which saves waking it (2^20: 0.231-0.268 ms against 0.258-0.282 on the pool).
+const POOLED_MIN: usize = 1 << 22;
+
 /// Runs `f` on every task and returns the pairwise sum of the results, in task order. `work`
 /// is the number of elements, to decide whether threads are worth waking. Threads come from
 /// rayon's pool (started once).
@@ -335,9 +346,12 @@ fn run<F: Float, T: Send>(work: usize, tasks: Vec<T>, f: impl Fn(T) -> F + Sync)
     // the workers still finish together (2^24 f32, two threads, in the same rounds as one
     // task at a time: 0.81-1.05 of the time over 15 runs of six losses, median 0.967, 11
     // below 0.99). Each result is filed under its task's index, so the sum is in task order.
-    // The calling thread is one of the workers (`in_place_scope`), so it starts at once
-    // instead of sleeping while a pool thread wakes up for it (measured: calls over 2^17 and
-    // 2^18 elements took up to a third less).
+    // Below `POOLED_MIN`, the calling thread is one of the workers (`in_place_scope`), so it
+    // starts at once instead of sleeping while a pool thread wakes up for it (measured: calls
+    // over 2^17 and 2^18 elements took up to a third less).
+    // From `POOLED_MIN` elements on, a call from outside the pool leaves the work to the
+    // pool's threads and waits (see there).
+    let pooled = work >= POOLED_MIN && rayon::current_thread_index().is_none();
     let count = tasks.len();
     let queue = std::sync::Mutex::new(tasks.into_iter().enumerate());
     let partials = std::sync::Mutex::new(vec![F::ZERO; count]);
@@ -360,12 +374,20 @@ fn run<F: Float, T: Send>(work: usize, tasks: Vec<T>, f: impl Fn(T) -> F + Sync)
             }
         }
     };
-    rayon::in_place_scope(|s| {
-        for _ in 1..threads {
-            s.spawn(|_| work());
-        }
-        work();
-    });
+    if pooled {
+        rayon::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|_| work());
+            }
+        });
+    } else {
+        rayon::in_place_scope(|s| {
+            for _ in 1..threads {
+                s.spawn(|_| work());
+            }
+            work();
+        });
+    }
     total.extend(partials.into_inner().unwrap_or_else(|e| e.into_inner()));
     total.sum()
 }
