@@ -637,11 +637,13 @@ multiversion! {
         let (ct, c) = shape;
         let mut s = PairwiseSum::new();
         if streamed {
-            rows_streamed(k, t, p, g, (ct, c), scale, &mut s);
+            let row = Some(&mut vec![F::ZERO; c][..]);
+            rows_one_by_one(k, t, p, g, (ct, c), scale, &mut s, row);
+            crate::streamed::fence();
             return s.sum();
         }
         if !(K::GROUPED && c <= GROUP_MAX_COLS) {
-            rows_one_by_one(k, t, p, g, (ct, c), scale, &mut s);
+            rows_one_by_one(k, t, p, g, (ct, c), scale, &mut s, None);
             return s.sum();
         }
         // Small rows in groups (same bits as one by one); a group with an ignored row, and
@@ -650,7 +652,7 @@ multiversion! {
         let mut done = 0;
         for ((tb, pb), gb) in groups.zip(g.chunks_exact_mut(GROUP_ROWS * c)) {
             if any_ignored(k, tb, ct) {
-                rows_one_by_one(k, tb, pb, gb, (ct, c), scale, &mut s);
+                rows_one_by_one(k, tb, pb, gb, (ct, c), scale, &mut s, None);
             } else {
                 let mut values = [F::ZERO; GROUP_ROWS];
                 if c == GROUP_MAX_COLS {
@@ -670,7 +672,7 @@ multiversion! {
             }
             done += GROUP_ROWS;
         }
-        rows_one_by_one(k, t_rest, p_rest, &mut g[done * c..], (ct, c), scale, &mut s);
+        rows_one_by_one(k, t_rest, p_rest, &mut g[done * c..], (ct, c), scale, &mut s, None);
         s.sum()
     }
 }
@@ -692,6 +694,17 @@ fn any_ignored<F: Float, K: LossKernel<F>>(k: &K, t: &[F], ct: usize) -> bool {
 
 /// `rows_value_grad` of each row in turn, into `s`. (A function, not a closure: a closure
 /// that is not inlined would be compiled without the instruction set of its caller.)
+///
+/// With `row` (a buffer of one row), each row's gradient is computed there and copied to `g`
+/// by streaming stores (see [`crate::streamed::streams_rows`]; the caller fences them): the
+/// same bits. An ordinary store would first read the gradient's line from memory, so long
+/// rows past the caches moved three bytes for every two of their arrays. The row is copied
+/// whole, after the kernel returns: a kernel writes its label's element twice, and a line
+/// read or written again after its streaming store costs a trip to memory. Softmax
+/// cross-entropy over rows of 1000, 2^24 `f32`, two threads, `value_and_grad_into`
+/// (`peers_table --only C=1000`, binaries before and after run alternately, three pairs):
+/// 4.85-5.10 -> 4.59-4.70 ms.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn rows_one_by_one<F: Float, K: LossKernel<F>>(
     k: &K,
@@ -701,48 +714,19 @@ fn rows_one_by_one<F: Float, K: LossKernel<F>>(
     (ct, c): (usize, usize),
     scale: F,
     s: &mut PairwiseSum<F>,
+    mut row: Option<&mut [F]>,
 ) {
     let rows = t.chunks_exact(ct).zip(p.chunks_exact(c));
     for ((tr, pr), gr) in rows.zip(g.chunks_exact_mut(c)) {
         if k.row_ignored(tr) {
             gr.fill(F::ZERO);
+        } else if let Some(row) = row.as_deref_mut() {
+            s.add(k.row_value_grad(tr, pr, scale, row));
+            crate::streamed::copy_streaming(gr, row);
         } else {
             s.add(k.row_value_grad(tr, pr, scale, gr));
         }
     }
-}
-
-/// [`rows_one_by_one`] with each row's gradient computed into a buffer of one row, then
-/// copied to `g` by streaming stores (see [`crate::streamed::streams_rows`]): the same bits.
-/// An ordinary store would first read the gradient's line from memory, so long rows past the
-/// caches moved three bytes for every two of their arrays. The row is copied whole, after the
-/// kernel returns: a kernel writes its label's element twice, and a line read or written again
-/// after its streaming store costs a trip to memory.
-///
-/// Softmax cross-entropy over rows of 1000, 2^24 `f32`, two threads, `value_and_grad_into`
-/// (`peers_table --only C=1000`, binaries before and after run alternately, three pairs):
-/// 4.85-5.10 -> 4.59-4.70 ms.
-#[inline(always)]
-fn rows_streamed<F: Float, K: LossKernel<F>>(
-    k: &K,
-    t: &[F],
-    p: &[F],
-    g: &mut [F],
-    (ct, c): (usize, usize),
-    scale: F,
-    s: &mut PairwiseSum<F>,
-) {
-    let mut row = vec![F::ZERO; c];
-    let rows = t.chunks_exact(ct).zip(p.chunks_exact(c));
-    for ((tr, pr), gr) in rows.zip(g.chunks_exact_mut(c)) {
-        if k.row_ignored(tr) {
-            gr.fill(F::ZERO);
-        } else {
-            s.add(k.row_value_grad(tr, pr, scale, &mut row));
-            crate::streamed::copy_streaming(gr, &row);
-        }
-    }
-    crate::streamed::fence();
 }
 
 /// The reduced loss without weights and its gradient, in one pass. `g` has `y_pred`'s length.
