@@ -217,11 +217,12 @@ pub(crate) fn streams_rows<F>(n: usize, c: usize) -> bool {
     has_stores && streams::<F>(n) && STREAM_ROW_BYTES.contains(&c.saturating_mul(size_of::<F>()))
 }
 
-/// Copies `src` to `dst` (the same length): `dst`'s whole 64-byte lines by streaming stores,
-/// the rest (at most a line at each end) by ordinary ones. Call [`fence`] before the stores
+/// Copies `src` to `dst` (the same length): groups from `dst`'s first 64-byte line by
+/// streaming stores (as the element loops store theirs), the elements before that line and
+/// after the last whole group by ordinary ones. Call [`fence`] before the stores
 /// are read by another thread. Where the CPU has no streaming stores, an ordinary copy.
 #[inline]
-pub(crate) fn copy_streaming<F: Copy>(dst: &mut [F], src: &[F]) {
+pub(crate) fn copy_streaming<F: Float>(dst: &mut [F], src: &[F]) {
     #[cfg(target_arch = "x86_64")]
     match crate::simd::level() {
         // SAFETY: the CPU supports these features (checked by `level`).
@@ -266,6 +267,7 @@ mod x86 {
         (
             $name:ident,
             $grad_hess:ident,
+            $copy:ident,
             $features:literal,
             $vector:ty,
             $load:ident,
@@ -298,6 +300,22 @@ mod x86 {
                 _mm_sfence();
                 flag
             }
+
+            /// `copy_streaming`: the groups from `dst`'s first line by streaming stores.
+            #[target_feature(enable = $features)]
+            pub(super) fn $copy<F: Float>(dst: &mut [F], src: &[F]) {
+                let h = dst.as_ptr().align_offset(64).min(dst.len());
+                let (head, body) = dst.split_at_mut(h);
+                let (src_head, src_body) = src.split_at(h);
+                head.copy_from_slice(src_head);
+                let (groups, rest) = body.as_chunks_mut::<GROUP>();
+                let (src_groups, src_rest) = src_body.as_chunks::<GROUP>();
+                rest.copy_from_slice(src_rest);
+                let store = store!($vector, $load, $stream);
+                for (d, s) in groups.iter_mut().zip(src_groups) {
+                    store(d, s);
+                }
+            }
         };
     }
 
@@ -316,49 +334,10 @@ mod x86 {
         };
     }
 
-    /// `copy_streaming` for one instruction set: `$lines` copies one 64-byte line.
-    macro_rules! copy_lines {
-        ($name:ident, $features:literal, $lines:expr) => {
-            #[target_feature(enable = $features)]
-            pub(super) fn $name<F: Copy>(dst: &mut [F], src: &[F]) {
-                assert_eq!(dst.len(), src.len(), "a copy between slices of one length");
-                let per_line = (64 / size_of::<F>().max(1)).max(1);
-                let h = dst.as_ptr().align_offset(64).min(dst.len());
-                let lines = if size_of::<F>() == 0 || 64 % size_of::<F>() != 0 {
-                    0
-                } else {
-                    (dst.len() - h) / per_line
-                };
-                let end = h + lines * per_line;
-                dst[..h].copy_from_slice(&src[..h]);
-                dst[end..].copy_from_slice(&src[end..]);
-                let (d, s) = (
-                    dst[h..end].as_mut_ptr().cast::<u8>(),
-                    src[h..end].as_ptr().cast::<u8>(),
-                );
-                for i in 0..lines {
-                    // SAFETY: line `i` of the `lines` whole lines from `h` is in both slices,
-                    // and `d` is aligned to 64 bytes from `h` on.
-                    unsafe { $lines(d.add(64 * i), s.add(64 * i)) }
-                }
-            }
-        };
-    }
-
-    copy_lines!(copy_avx512, "avx512f", |d: *mut u8, s: *const u8| {
-        _mm512_stream_si512(d.cast::<__m512i>(), _mm512_loadu_si512(s.cast::<__m512i>()))
-    });
-    copy_lines!(copy_avx2, "avx2", |d: *mut u8, s: *const u8| {
-        _mm256_stream_si256(d.cast::<__m256i>(), _mm256_loadu_si256(s.cast::<__m256i>()));
-        _mm256_stream_si256(
-            d.add(32).cast::<__m256i>(),
-            _mm256_loadu_si256(s.add(32).cast::<__m256i>()),
-        );
-    });
-
     level!(
         avx512,
         avx512_grad_hess,
+        copy_avx512,
         "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma",
         __m512i,
         _mm512_loadu_si512,
@@ -367,6 +346,7 @@ mod x86 {
     level!(
         avx2,
         avx2_grad_hess,
+        copy_avx2,
         "avx2,fma",
         __m256i,
         _mm256_loadu_si256,
