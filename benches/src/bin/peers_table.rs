@@ -130,8 +130,7 @@ fn main() {
             }
             let (t, p) = (x.t.as_slice().unwrap(), x.p.as_slice().unwrap());
             // The hand-written loop writes the same gradient buffer: the two differ only in
-            // their code, not in the pages they write (in separate buffers, whole tables of
-            // mse at 2^24 had one loop 1.2-1.3x the other while the rest agreed within 3%).
+            // their code, not in the pages they write.
             let g = std::cell::RefCell::new(g);
             let (mut v, mut v3) = (0.0, 0.0);
             let mut into = || v = subject.value_and_grad_into(&x, &mut g.borrow_mut());
